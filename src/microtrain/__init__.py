@@ -1,0 +1,20 @@
+"""microtrain: compile small neural networks into static, verified C for
+microcontrollers — inference and on-device training.
+
+Public API (names kept stable): compile, reference, from_torch, MicrotrainError.
+Heavy modules load on first use so `import microtrain` stays cheap."""
+from .errors import MicrotrainError
+
+__version__ = "0.1.0"
+
+__all__ = ["compile", "reference", "from_torch", "MicrotrainError", "CompiledModel"]
+
+
+def __getattr__(name):
+    if name in ("compile", "reference", "CompiledModel"):
+        from . import compiler
+        return getattr(compiler, name)
+    if name == "from_torch":
+        from .torch_export import from_torch
+        return from_torch
+    raise AttributeError(f"module 'microtrain' has no attribute {name!r}")

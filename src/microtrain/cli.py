@@ -1,0 +1,197 @@
+"""The `microtrain` command line. Every user-caused error ends as one line on
+stderr and exit code 2 — never a traceback."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import MicrotrainError
+
+EXIT_USER_ERROR = 2
+EXIT_MISMATCH = 1
+
+
+def _parse_input_shapes(values: tuple[str, ...]) -> dict[str, str]:
+    shapes = {}
+    for v in values:
+        if "=" not in v:
+            raise MicrotrainError(f"--input-shape '{v}': write it as NAME=1x3x32x32")
+        name, shape = v.rsplit("=", 1)
+        shapes[name] = shape
+    return shapes
+
+
+input_shape_option = click.option(
+    "--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
+    help="Fix an input's shape, e.g. --input-shape input=1x3x32x32 (repeatable).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="microtrain")
+def cli():
+    """microtrain: compile small neural networks into static, verified C for microcontrollers."""
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@input_shape_option
+def inspect(model, input_shapes):
+    """Layers, shapes, parameters, MACs and the arena plan of MODEL."""
+    from .compiler import lower_to_graph
+    from .planner import plan_memory
+    from .report import make_report
+    graph = lower_to_graph(model, _parse_input_shapes(input_shapes))
+    plan = plan_memory(graph)
+    report = make_report(graph, plan)
+    click.echo(f"model {model}: {len(graph.nodes)} layers, inputs "
+               + ", ".join(f"{i}: {graph.types[i]}" for i in graph.inputs))
+    click.echo(report.table())
+    click.echo("\narena plan (offset, bytes, live steps, tensors):")
+    for b in sorted(plan.buffers, key=lambda b: (b.offset, b.start)):
+        click.echo(f"  @{b.offset:>8}  {b.size:>8} B  steps {b.start:>3}-{b.end:<3} {', '.join(b.tensors)[:70]}")
+
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", default="host", show_default=True, help="Target description name.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for the generated C project (builds with `make`).")
+@input_shape_option
+def compile_cmd(model, target, out_dir, input_shapes):
+    """Write MODEL as a self-contained C project."""
+    from .compiler import compile as mt_compile
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / "network.c").exists():
+        raise MicrotrainError(f"{out}: directory exists and is not a microtrain project; "
+                              "choose an empty or new directory (nothing was written)")
+    cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes))
+    click.echo(cm.report.table())
+    click.echo(f"wrote {out}/ (network.c network.h weights.c main.c Makefile runtime/): "
+               f"`make -C {out}` builds ./network; run it as ./network inputs.bin outputs.bin")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
+@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help=".npz with one array per model input (random inputs if omitted).")
+@click.option("--example", is_flag=True, help="Use the bundled example model.")
+@click.option("--seed", default=0, show_default=True, help="Seed for random inputs.")
+@input_shape_option
+def run(model, inputs_path, example, seed, input_shapes):
+    """Compile MODEL, run the C on the host and compare with onnxruntime."""
+    from .compiler import compile as mt_compile
+    from .golden import check_inputs
+    if example:
+        from .examples import example_model_path
+        model = str(example_model_path())
+    if not model:
+        raise MicrotrainError("give a MODEL path (or --example for the bundled model)")
+    cm = mt_compile(model, input_shapes=_parse_input_shapes(input_shapes))
+    inputs = _load_inputs(inputs_path, cm, seed)
+    inputs = check_inputs(cm.graph, inputs)
+    got = cm.run(inputs)
+    want, oracle = _oracle(model, inputs, cm)
+    click.echo(cm.report.table())
+    click.echo(f"\ncomparison with {oracle} (float tolerance: rtol 1e-4, atol 1e-5 x max|ref|):")
+    ok = True
+    for name in cm.output_names:
+        g, w = got[name], np.asarray(want[name])
+        err = float(np.max(np.abs(g.astype(np.float64) - w))) if g.size else 0.0
+        scale = max(1.0, float(np.max(np.abs(w)))) if w.size else 1.0
+        good = g.shape == w.shape and bool(np.allclose(g, w, rtol=1e-4, atol=1e-5 * scale))
+        ok &= good
+        click.echo(f"  {name:<24} shape {str(tuple(g.shape)):<16} max abs error {err:.3g}  "
+                   + ("OK" if good else "MISMATCH"))
+    click.echo(f"arena {cm.report.arena_bytes:,} B (lower bound {cm.report.lower_bound_bytes:,} B), "
+               f"weights {cm.report.weight_bytes:,} B")
+    if not ok:
+        sys.exit(EXIT_MISMATCH)
+
+
+def _load_inputs(path, cm, seed) -> dict[str, np.ndarray]:
+    names = cm.input_names
+    if path:
+        try:
+            data = dict(np.load(path))
+        except Exception as exc:
+            raise MicrotrainError(f"{path}: cannot read inputs ({type(exc).__name__}); "
+                                  "give an .npz saved with numpy.savez") from None
+        if len(names) == 1 and len(data) == 1 and names[0] not in data:
+            data = {names[0]: next(iter(data.values()))}
+        return data
+    rng = np.random.default_rng(seed)
+    out = {}
+    for n in names:
+        t = cm.graph.types[n]
+        if np.issubdtype(t.dtype, np.floating):
+            out[n] = rng.standard_normal(t.shape).astype(t.dtype)
+        else:
+            out[n] = np.zeros(t.shape, dtype=t.dtype)  # ids/indices: 0 is always in range
+    return out
+
+
+def _oracle(model, inputs, cm):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return cm.reference(inputs), "the numpy golden model (onnxruntime not installed)"
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        res = sess.run(None, inputs)
+    except Exception as exc:
+        click.echo(f"note: onnxruntime could not run the model ({type(exc).__name__}); "
+                   "comparing with the golden model", err=True)
+        return cm.reference(inputs), "the numpy golden model"
+    return dict(zip([o.name for o in sess.get_outputs()], res)), "onnxruntime"
+
+
+@cli.command()
+def ops():
+    """List the supported ONNX operators."""
+    from .ops.registry import compiled_ops, supported_ops
+    compiled = set(compiled_ops())
+    for name in supported_ops():
+        click.echo(f"{name:<28} {'C kernel' if name in compiled else 'compile-time only (constant inputs)'}")
+
+
+def _register_optional_commands():
+    try:
+        from .scheduler.cli import schedule_command
+    except ImportError:
+        return
+    cli.add_command(schedule_command, "schedule")
+
+
+_register_optional_commands()
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="microtrain", standalone_mode=False)
+    except MicrotrainError as exc:
+        click.echo(f"microtrain: error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.Abort:
+        click.echo("microtrain: aborted", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except click.ClickException as exc:
+        click.echo(f"microtrain: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as exc:
+        click.echo(f"microtrain: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: still one line, but say it is ours
+        click.echo(f"microtrain: internal error ({type(exc).__name__}: {exc}); please report it "
+                   "with the model", err=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

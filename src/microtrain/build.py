@@ -60,18 +60,24 @@ def runtime_library(cc: str = HOST_CC, cflags: list[str] = HOST_CFLAGS) -> Path:
     return lib
 
 
-def build_host(project: Path, exe_name: str = "network") -> Path:
+DEBUG_DUMP_FLAG = "-DMT_LAYER_OUTPUT(i,p,n)=mt_debug_dump((i),(p),(n))"
+
+
+def build_host(project: Path, exe_name: str = "network", *, debug_dump: bool = False) -> Path:
+    """Build the host runner. With debug_dump, every layer's output is written
+    to $MT_DUMP_FILE while it runs (for per-layer comparisons)."""
     lib = runtime_library()
     exe = project / exe_name
-    _run([HOST_CC, *HOST_CFLAGS, "-I", str(RUNTIME_DIR), "-I", str(project),
+    extra = ["-DMT_DEBUG_DUMP_DECL", DEBUG_DUMP_FLAG] if debug_dump else []
+    _run([HOST_CC, *HOST_CFLAGS, *extra, "-I", str(RUNTIME_DIR), "-I", str(project),
           str(project / "network.c"), str(project / "weights.c"), str(project / "main.c"),
           str(lib), "-lm", "-o", str(exe)], f"generated project in {project}")
     return exe
 
 
-def run_exe(cmd: list[str], what: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+def run_exe(cmd: list[str], what: str, timeout: float = RUN_TIMEOUT_S, env=None) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{what}: timed out after {timeout:.0f} s") from None
     if proc.returncode != 0:

@@ -94,7 +94,8 @@ def run(model, inputs_path, example, seed, input_shapes):
     inputs = check_inputs(cm.graph, inputs)
     got = cm.run(inputs)
     want, oracle = _oracle(model, inputs, cm)
-    click.echo(cm.report.table())
+    layer_err = {name: err for name, _, err in cm.compare_layers(inputs)}
+    click.echo(_table_with_errors(cm.report, layer_err))
     click.echo(f"\ncomparison with {oracle} (float tolerance: rtol 1e-4, atol 1e-5 x max|ref|):")
     ok = True
     for name in cm.output_names:
@@ -109,6 +110,15 @@ def run(model, inputs_path, example, seed, input_shapes):
                f"weights {cm.report.weight_bytes:,} B")
     if not ok:
         sys.exit(EXIT_MISMATCH)
+
+
+def _table_with_errors(report, layer_err: dict) -> str:
+    lines = report.table().splitlines()
+    out = [lines[0] + f" {'|C-golden|':>11}"]
+    for row, line in zip(report.layers, lines[1:]):
+        out.append(line + f" {layer_err.get(row.name, 0.0):>11.2e}")
+    out.extend(lines[1 + len(report.layers):])
+    return "\n".join(out)
 
 
 def _load_inputs(path, cm, seed) -> dict[str, np.ndarray]:

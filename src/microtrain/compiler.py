@@ -36,6 +36,7 @@ class CompiledModel:
         self.target = target
         self.report: Report = make_report(graph, plan)
         self._exe: Optional[Path] = None
+        self._debug_exe: Optional[Path] = None
         self._keep = keep  # holds a TemporaryDirectory alive with the model
 
     @property
@@ -68,6 +69,42 @@ class CompiledModel:
             outs[name] = np.frombuffer(raw, dtype=t.dtype, count=t.size, offset=pos).reshape(t.shape).copy()
             pos += t.nbytes
         return outs
+
+    def layer_outputs(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every layer's output tensor as computed by the C (a debug build that
+        dumps each layer), keyed by tensor name."""
+        arrays = check_inputs(self.graph, inputs)
+        if self._debug_exe is None:
+            self._debug_exe = build_host(self.project_dir, "network_debug", debug_dump=True)
+        with tempfile.TemporaryDirectory(prefix="mt-dbg-") as tmp:
+            fin, fout, fdump = (os.path.join(tmp, n) for n in ("in.bin", "out.bin", "dump.bin"))
+            with open(fin, "wb") as f:
+                for name in self.graph.inputs:
+                    f.write(arrays[name].tobytes())
+            env = dict(os.environ, MT_DUMP_FILE=fdump)
+            run_exe([str(self._debug_exe), fin, fout], "running the debug build", env=env)
+            raw = Path(fdump).read_bytes()
+        outs, pos = {}, 0
+        while pos < len(raw):
+            layer, nbytes = np.frombuffer(raw, np.int32, 2, pos)
+            pos += 8
+            node = self.graph.nodes[int(layer)]
+            name = next(o for o in node.outputs if o and o not in outs)
+            t = self.graph.types[name]
+            outs[name] = np.frombuffer(raw, t.dtype, t.size, pos).reshape(t.shape).copy()
+            pos += int(nbytes)
+        return outs
+
+    def compare_layers(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[str, str, float]]:
+        """(layer, op, max abs error of the C vs the golden model) per layer."""
+        got = self.layer_outputs(inputs)
+        want = interpret(self.graph, inputs, keep_all=True)
+        rows = []
+        for node in self.graph.nodes:
+            errs = [float(np.max(np.abs(got[o].astype(np.float64) - want[o]))) if got[o].size else 0.0
+                    for o in node.outputs if o in got]
+            rows.append((node.name, node.op, max(errs) if errs else 0.0))
+        return rows
 
     def reference(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return interpret(self.graph, inputs)

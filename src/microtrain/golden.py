@@ -34,8 +34,14 @@ def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np
     return out
 
 
-def interpret(graph: Graph, inputs: Mapping[str, np.ndarray], *, keep_all: bool = False) -> dict[str, np.ndarray]:
+def interpret(graph: Graph, inputs: Mapping[str, np.ndarray], *, keep_all: bool = False,
+              state: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Run the graph. `state` (name -> array) supplies persistent tensors and is
+    updated in place by mutating ops (defaults to a copy of graph.state)."""
     env: dict[str, np.ndarray] = dict(graph.constants)
+    if state is None:
+        state = {k: v.copy() for k, v in graph.state.items()}
+    env.update(state)
     env.update(check_inputs(graph, inputs))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,6 +49,13 @@ def interpret(graph: Graph, inputs: Mapping[str, np.ndarray], *, keep_all: bool 
             op = get_op(node)
             args = [env[i] if i else None for i in node.inputs]
             results = op.reference(node, args)
+            for idx, new in zip(op.mutates, results[:len(op.mutates)]):
+                name = node.inputs[idx] if idx < len(node.inputs) else ""
+                if not name or new is None:
+                    continue
+                state[name][...] = new
+                env[name] = state[name]
+            results = results[len(op.mutates):]
             for name, arr in zip(node.outputs, results):
                 if name:
                     t = graph.types.get(name)

@@ -83,6 +83,10 @@ class Graph:
     constants: dict[str, np.ndarray]        # initializers and folded values
     opset: int = 17
     source: str = "<memory>"                # file the graph came from
+    # Persistent mutable tensors (trainable weights, optimizer state, gradient
+    # accumulators): static RAM arrays initialized from these values, written
+    # in place by ops that declare `mutates` (training step graphs only).
+    state: dict[str, np.ndarray] = field(default_factory=dict)
 
     def copy(self) -> "Graph":
         """Copy of the structure; constant arrays are shared (never mutated)."""
@@ -92,6 +96,7 @@ class Graph:
             n.inputs, n.outputs, n.attrs = list(n.inputs), list(n.outputs), dict(n.attrs)
         g.inputs, g.outputs = list(self.inputs), list(self.outputs)
         g.types, g.constants = dict(self.types), dict(self.constants)
+        g.state = dict(self.state)
         return g
 
     def is_const(self, name: str) -> bool:
@@ -109,7 +114,11 @@ class Graph:
         return users
 
     def type_of(self, name: str) -> TensorType:
-        return self.types[name]
+        """Type of any tensor: activation, constant or state."""
+        if name in self.types:
+            return self.types[name]
+        arr = self.constants[name] if name in self.constants else self.state[name]
+        return TensorType(arr.shape, arr.dtype)
 
     def __str__(self) -> str:
         lines = [f"graph {self.name} (opset {self.opset})"]
@@ -117,6 +126,8 @@ class Graph:
             lines.append(f"  input  {i}: {self.types.get(i, '?')}")
         for c, v in self.constants.items():
             lines.append(f"  const  {c}: {TensorType(v.shape, v.dtype)}")
+        for c, v in self.state.items():
+            lines.append(f"  state  {c}: {TensorType(v.shape, v.dtype)}")
         for n in self.nodes:
             outs = ", ".join(f"{o}: {self.types.get(o, '?')}" for o in n.outputs)
             lines.append(f"  {n.name:<24} {n.op:<20} -> {outs}")

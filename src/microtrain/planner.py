@@ -36,7 +36,7 @@ class Buffer:
 
 @dataclass
 class Storage:
-    kind: str             # "arena" | "input" | "output" | "const"
+    kind: str             # "arena" | "input" | "output" | "const" | "state"
     index: int            # buffer id / input or output position; unused for const
     name: str = ""        # the constant's name for kind == "const"
 
@@ -69,6 +69,8 @@ def plan_memory(graph: Graph, *, inplace: bool = True) -> MemoryPlan:
         storage[name] = Storage("input", i)
     for c in graph.constants:
         storage[c] = Storage("const", -1, c)
+    for c in graph.state:
+        storage[c] = Storage("state", -1, c)
     out_index = {o: j for j, o in enumerate(graph.outputs)}
 
     last_use: dict[str, int] = {}

@@ -34,29 +34,43 @@ def c_ident(name: str, prefix: str) -> str:
     return f"{prefix}{s}"
 
 
-def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSources:
-    const_names = _const_names(graph)
-    tables = TableSink(f"{prefix}_tab")
+class Symbols:
+    """Module-level C names shared by the functions of one generated file."""
+
+    def __init__(self, graphs: list[Graph], prefix: str):
+        self.prefix = prefix
+        constants: dict[str, np.ndarray] = {}
+        for g in graphs:
+            constants.update(g.constants)
+        self.const_names = _const_names(constants)
+        self.state_names = {k: c_ident(k, f"{prefix}_state_")[:64] for g in graphs for k in g.state}
+        self.tables = TableSink(f"{prefix}_tab")
+        self.arena = f"{prefix}_arena.bytes"
+
+
+def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
+    """C statements running `graph` once: inputs[]/outputs[] are the caller's
+    buffers, activations live in the shared arena at the planned offsets."""
     body: list[str] = []
 
     def ptr(tensor: str) -> str:
         s = plan.storage[tensor]
         if s.kind == "arena":
-            return f"({prefix}_arena.bytes + {plan.buffers[s.index].offset})"
+            return f"({syms.arena} + {plan.buffers[s.index].offset})"
         if s.kind == "input":
             return f"inputs[{s.index}]"
         if s.kind == "output":
             return f"outputs[{s.index}]"
-        return const_names[s.name]
+        if s.kind == "state":
+            return syms.state_names[s.name]
+        return syms.const_names[s.name]
 
     for step, node in enumerate(graph.nodes):
         op = get_op(node)
-        ins = [Value(None) if not i else
-               Value(graph.types[i] if i in graph.types else TensorType(graph.constants[i].shape, graph.constants[i].dtype),
-                     graph.constants.get(i)) for i in node.inputs]
+        ins = [Value(None) if not i else Value(graph.type_of(i), graph.constants.get(i)) for i in node.inputs]
         outs = [graph.types[o] for o in node.outputs if o]
         body.append(f"  /* {step}: {node.name} ({node.op}) -> "
-                    f"{', '.join(str(t) for t in outs)} */")
+                    f"{', '.join(str(t) for t in outs) or 'updates state'} */")
         body.append(f"  MT_LAYER_BEGIN({step});")
         if op.view and node.outputs[0] not in plan.copies:
             body.append("  /* view: shares its input's memory, no code */")
@@ -71,8 +85,8 @@ def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSou
             ctx = LowerCtx(node, ins, outs,
                            [ptr(i) if i else None for i in node.inputs],
                            [ptr(o) for o in node.outputs if o],
-                           f"({prefix}_arena.bytes + {plan.buffers[sc].offset})" if sc is not None else None,
-                           tables)
+                           f"({syms.arena} + {plan.buffers[sc].offset})" if sc is not None else None,
+                           syms.tables)
             code = op.lower(node, ctx)
             body.extend("  " + line for line in code.strip().splitlines())
         for o in node.outputs:
@@ -80,30 +94,40 @@ def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSou
                 body.append(f"  MT_LAYER_OUTPUT({step}, {ptr(o)}, {graph.types[o].nbytes});")
         body.append(f"  MT_LAYER_END({step});")
 
-    # Graph outputs that no node writes: constants, inputs, or repeated outputs.
+    # Graph outputs that no node writes: constants, inputs, state, or repeated outputs.
     written = {o for n in graph.nodes for o in n.outputs}
     for j, o in enumerate(graph.outputs):
-        if o not in written or graph.outputs.index(o) != j:
-            src = ptr(o) if o not in graph.outputs[:j] else f"outputs[{graph.outputs.index(o)}]"
-            if o in graph.constants:
-                src = const_names[o]
-            elif o in graph.inputs:
-                src = f"inputs[{graph.inputs.index(o)}]"
-            body.append(f"  memcpy(outputs[{j}], {src}, {graph.types[o].nbytes if o in graph.types else graph.constants[o].nbytes});")
+        if o in written and graph.outputs.index(o) == j:
+            continue
+        if o in graph.outputs[:j]:
+            src = f"outputs[{graph.outputs.index(o)}]"
+        elif o in graph.inputs:
+            src = f"inputs[{graph.inputs.index(o)}]"
+        elif o in graph.state:
+            src = syms.state_names[o]
+        else:
+            src = syms.const_names[o]
+        body.append(f"  memcpy(outputs[{j}], {src}, {graph.type_of(o).nbytes});")
+    return body
 
+
+def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSources:
+    syms = Symbols([graph], prefix)
+    body = function_body(graph, plan, syms)
+    const_names, tables = syms.const_names, syms.tables
     return CSources(
         network_h=_header(graph, plan, prefix),
         network_c=_network_c(graph, plan, prefix, tables, body, const_names),
-        weights_c=_weights_c(graph, const_names),
+        weights_c=weights_c(graph.constants, const_names),
         main_c=_main_c(prefix),
         makefile=MAKEFILE,
         const_names=const_names,
     )
 
 
-def _const_names(graph: Graph) -> dict[str, str]:
+def _const_names(constants: dict) -> dict[str, str]:
     names, used = {}, set()
-    for i, c in enumerate(graph.constants):
+    for i, c in enumerate(constants):
         base = c_ident(c, "mt_w_")[:48]
         name = base if base not in used else f"{base}_{i}"
         used.add(name)
@@ -173,11 +197,17 @@ def _network_c(graph, plan, prefix, tables, body, const_names) -> str:
     ])
 
 
-def _weights_c(graph: Graph, const_names: dict[str, str]) -> str:
-    out = ["/* Generated by microtrain: constant tensors (const: placed in flash on MCUs). */",
-           "#include <math.h>", "#include <stdint.h>", ""]
-    for c, name in const_names.items():
-        arr = graph.constants[c]
+def weights_c(constants: dict, const_names: dict[str, str], state: dict | None = None,
+              state_names: dict[str, str] | None = None) -> str:
+    """Constant tensors as `const` arrays (flash on an MCU); state tensors
+    (trainable weights, optimizer state) as initialized RAM arrays."""
+    out = ["/* Generated by microtrain: constant tensors (const: placed in flash on MCUs)",
+           " * and state tensors (RAM, updated by training). */",
+           "#include <math.h>", "#include <stdint.h>", "",
+           "#ifndef MT_STATE_ALIGN", "#define MT_STATE_ALIGN __attribute__((aligned(8)))", "#endif", ""]
+    items_all = [(c, name, constants[c], "const ") for c, name in const_names.items()]
+    items_all += [(c, name, state[c], "") for c, name in (state_names or {}).items()]
+    for c, name, arr, qual in items_all:
         ctype = C_TYPES[arr.dtype]
         flat = arr.reshape(-1)
         if arr.dtype == np.float32:
@@ -192,7 +222,8 @@ def _weights_c(graph: Graph, const_names: dict[str, str]) -> str:
             items = ["0"]
         rows = [", ".join(items[k:k + 12]) for k in range(0, len(items), 12)]
         out.append(f"/* {c}: {TensorType(arr.shape, arr.dtype)} */")
-        out.append(f"const {ctype} {name}[{max(flat.size, 1)}] = {{\n  " + ",\n  ".join(rows) + "\n};")
+        align = "" if qual else " MT_STATE_ALIGN"
+        out.append(f"{qual}{ctype} {name}[{max(flat.size, 1)}]{align} = {{\n  " + ",\n  ".join(rows) + "\n};")
     return "\n".join(out) + "\n"
 
 

@@ -50,5 +50,33 @@ def _macs(node, ins, outs):
     return size(outs[0].shape)
 
 
+def _vjp(node, gb, dys):
+    """d(a op b): sums over broadcast axes via gb.unbroadcast."""
+    (dy,) = dys
+    a, b = node.inputs
+    y = node.outputs[0]
+    da = db = None
+    op = node.op
+    if op == "Add":
+        da, db = dy if gb.needs(0) else None, dy if gb.needs(1) else None
+    elif op == "Sub":
+        da = dy if gb.needs(0) else None
+        db = gb.emit("Neg", [dy]) if gb.needs(1) else None
+    elif op == "Mul":
+        da = gb.emit("Mul", [dy, b]) if gb.needs(0) else None
+        db = gb.emit("Mul", [dy, a]) if gb.needs(1) else None
+    elif op == "Div":
+        da = gb.emit("Div", [dy, b]) if gb.needs(0) else None
+        db = gb.emit("Neg", [gb.emit("Mul", [dy, gb.emit("Div", [y, b])])]) if gb.needs(1) else None
+    elif op == "Pow":
+        if gb.needs(0):  # b * a^(b-1)
+            bm1 = gb.emit("Sub", [b, gb.const(1.0)])
+            da = gb.emit("Mul", [dy, gb.emit("Mul", [b, gb.emit("Pow", [a, bm1])])])
+        if gb.needs(1):  # y * ln(a)
+            db = gb.emit("Mul", [dy, gb.emit("Mul", [y, gb.emit("Log", [a])])])
+    return [gb.unbroadcast(da, gb.shape(a)) if da else None,
+            gb.unbroadcast(db, gb.shape(b)) if db else None]
+
+
 for _name in CODES:
-    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs, inplace=True)
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs, inplace=True, vjp=_vjp)

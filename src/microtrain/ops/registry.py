@@ -10,6 +10,10 @@
 * `scratch(node, ins, outs) -> int` — bytes of scratch the kernel needs.
 * `view` — output 0 is input 0 reinterpreted (Reshape...): no code, no copy.
 * `inplace` — output 0 may overwrite input 0 when that input dies here.
+* `mutates` — indices of inputs (state tensors) the op updates in place; its
+  `reference` returns their new values first, then its outputs.
+* `vjp(node, grad_builder, dys) -> [grad name or None per input]` — the
+  gradient rule (training/autodiff.py), emitting backward nodes.
 """
 from __future__ import annotations
 
@@ -52,13 +56,19 @@ class OpDef:
     view: bool = False
     inplace: bool = False
     foldable: bool = True
+    mutates: tuple = ()
+    vjp: Optional[Callable] = None
 
 
 _REGISTRY: dict[str, OpDef] = {}
 
+# Ops microtrain adds itself (gradients, losses, optimizer updates) carry this
+# domain in the IR; they never come from a user's file.
+INTERNAL_DOMAIN = "microtrain"
 
-def register(name: str, **fields) -> Callable:
-    """Decorator-free registration: `register("Relu", infer=..., reference=...)`."""
+
+def register(name: str, **fields) -> OpDef:
+    """Registration: `register("Relu", infer=..., reference=...)`."""
     if name in _REGISTRY:
         raise RuntimeError(f"op {name} registered twice")
     _REGISTRY[name] = OpDef(name=name, **fields)
@@ -67,11 +77,13 @@ def register(name: str, **fields) -> Callable:
 
 def get_op(node: Node) -> OpDef:
     _load_all()
-    if node.domain not in ("", "ai.onnx"):
+    if node.domain not in ("", "ai.onnx", INTERNAL_DOMAIN):
         raise UnsupportedOpError(
             f"{node_label(node)}: custom domain '{node.domain}' is not supported; "
             "export the model with standard ONNX operators")
     op = _REGISTRY.get(node.op)
+    if op is not None and op.name.startswith("mt.") and node.domain != INTERNAL_DOMAIN:
+        op = None  # internal ops cannot be named by a user's model
     if op is None:
         raise UnsupportedOpError(
             f"{node_label(node)}: operator '{node.op}' is not supported by microtrain; "
@@ -81,13 +93,14 @@ def get_op(node: Node) -> OpDef:
 
 def supported_ops() -> list[str]:
     _load_all()
-    return sorted(_REGISTRY)
+    return sorted(n for n in _REGISTRY if not n.startswith("mt."))
+
 
 
 def compiled_ops() -> list[str]:
     """Ops that have a C lowering (the others only fold at compile time)."""
     _load_all()
-    return sorted(n for n, o in _REGISTRY.items() if o.lower is not None)
+    return sorted(n for n, o in _REGISTRY.items() if o.lower is not None and not n.startswith("mt."))
 
 
 _LOADED = False

@@ -117,6 +117,93 @@ def _macs(node, ins, outs):
     return 0
 
 
+# ---- gradients -------------------------------------------------------------
+# dx = dy * f'(x), computed by one kernel from x and/or y. Rules that can use
+# the output y instead of x do, so x may be overwritten in place in the forward.
+USES_Y = {"Sqrt", "Exp", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Reciprocal"}
+
+
+def _grad_reference(node, args):
+    dy, x, y = args
+    op = node.attr("op")
+    a, b = node.attr("alpha", 0.0), node.attr("beta", 0.0)
+    dy64 = dy.astype(np.float64)
+    xf = None if x is None else x.astype(np.float64)
+    yf = None if y is None else y.astype(np.float64)
+    if op == "Sqrt":
+        d = 0.5 / yf
+    elif op == "Exp":
+        d = yf
+    elif op == "Erf":
+        d = 2 / math.sqrt(math.pi) * np.exp(-xf * xf)
+    elif op == "Relu":
+        d = (yf > 0).astype(np.float64)
+    elif op == "LeakyRelu":
+        d = np.where(yf > 0, 1.0, a)
+    elif op == "Clip":   # torch.clamp semantics: gradient passes where min <= x <= max
+        d = ((xf >= a) & (xf <= b)).astype(np.float64)
+    elif op == "Sigmoid":
+        d = yf * (1 - yf)
+    elif op == "Tanh":
+        d = 1 - yf * yf
+    elif op == "HardSigmoid":
+        t = a * xf + b
+        d = np.where((t > 0) & (t < 1), a, 0.0)
+    elif op == "HardSwish":
+        d = np.where(xf < -3, 0.0, np.where(xf <= 3, xf / 3 + 0.5, 1.0))
+    elif op == "Elu":
+        d = np.where(yf > 0, 1.0, yf + a)
+    elif op == "Gelu":
+        d = 0.5 * (1 + erf(xf / math.sqrt(2))) + xf * np.exp(-0.5 * xf * xf) / math.sqrt(2 * math.pi)
+    elif op == "GeluTanh":
+        k = math.sqrt(2 / math.pi)
+        t = np.tanh(k * (xf + 0.044715 * xf ** 3))
+        d = 0.5 * (1 + t) + 0.5 * xf * (1 - t * t) * k * (1 + 3 * 0.044715 * xf * xf)
+    elif op == "Neg":
+        d = -np.ones_like(dy64)
+    elif op == "Abs":
+        d = np.sign(xf)
+    elif op == "Reciprocal":
+        d = -yf * yf
+    elif op == "Log":
+        d = 1 / xf
+    elif op == "Softplus":
+        d = 1 / (1 + np.exp(-xf))
+    else:
+        raise UnsupportedOpError(f"{node_label(node)}: no gradient for {op}")
+    return [(dy64 * d).astype(dy.dtype)]
+
+
+def _grad_lower(node, ctx):
+    from ..codegen.context import float_literal
+    return (f"mt_unary_grad_f32({CODES[node.attr('op')]}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, "
+            f"{ctx.out(0)}, {size(ctx.outs[0].shape)}, {float_literal(node.attr('alpha', 0.0))}, "
+            f"{float_literal(node.attr('beta', 0.0))});")
+
+
+register("mt.UnaryGrad", infer=same_as_input, reference=_grad_reference, lower=_grad_lower, inplace=True)
+
+
+def _vjp(node, gb, dys):
+    op = _kernel_name(node)
+    if op == "Clip":
+        lo, hi = _clip_bounds(node, [gb_value(gb, i) for i in node.inputs])
+    else:
+        lo, hi = _params(node, [])
+    x, y = node.inputs[0], node.outputs[0]
+    dx = gb.emit("mt.UnaryGrad", [dys[0], "" if op in USES_Y else x, y if op in USES_Y else ""],
+                 {"op": op, "alpha": float(lo), "beta": float(hi)})
+    return [dx]
+
+
+def gb_value(gb, name):
+    from .registry import Value
+    if not name:
+        return Value(None)
+    return Value(gb.type(name), gb.graph.constants.get(name))
+
+
 for _name in CODES:
     if _name != "GeluTanh":
-        register(_name, infer=same_as_input, reference=_reference, lower=_lower, macs=_macs, inplace=True)
+        register(_name, infer=same_as_input, reference=_reference, lower=_lower, macs=_macs, inplace=True,
+                 vjp=_vjp)

@@ -33,11 +33,13 @@ def eliminate_dead(graph: Graph) -> Graph:
     g = graph.copy()
     live = set(g.outputs)
     kept = []
+    from ..ops.registry import get_op
     for n in reversed(g.nodes):
-        if any(o in live for o in n.outputs if o):
+        if any(o in live for o in n.outputs if o) or get_op(n).mutates:
             kept.append(n)
             live.update(i for i in n.inputs if i)
     g.nodes = kept[::-1]
     g.constants = {k: v for k, v in g.constants.items() if k in live}
+    g.state = {k: v for k, v in g.state.items() if k in live}
     g.types = {k: v for k, v in g.types.items() if k in live or k in g.inputs}
     return g

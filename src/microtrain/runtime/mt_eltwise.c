@@ -101,3 +101,41 @@ void mt_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, 
   default:              MT_UNARY_LOOP(v > 20.0f ? v : log1pf(expf(v))) break;
   }
 }
+
+#define MT_GRAD_LOOP(EXPR) for (i = 0; i < n; i++) { dx[i] = dy[i] * (EXPR); }
+
+void mt_unary_grad_f32(int32_t op, const float *dy, const float *x, const float *y, float *dx,
+                       int32_t n, float alpha, float beta)
+{
+  int32_t i;
+  switch (op) {
+  case MT_SQRT:         MT_GRAD_LOOP(0.5f / y[i]) break;
+  case MT_EXP:          MT_GRAD_LOOP(y[i]) break;
+  case MT_ERF:          MT_GRAD_LOOP(1.1283791670955126f * expf(-x[i] * x[i])) break;
+  case MT_RELU:         MT_GRAD_LOOP(y[i] > 0.0f ? 1.0f : 0.0f) break;
+  case MT_LEAKY_RELU:   MT_GRAD_LOOP(y[i] > 0.0f ? 1.0f : alpha) break;
+  case MT_CLIP:         MT_GRAD_LOOP(x[i] >= alpha && x[i] <= beta ? 1.0f : 0.0f) break;
+  case MT_SIGMOID:      MT_GRAD_LOOP(y[i] * (1.0f - y[i])) break;
+  case MT_TANH:         MT_GRAD_LOOP(1.0f - y[i] * y[i]) break;
+  case MT_HARD_SIGMOID: MT_GRAD_LOOP((alpha * x[i] + beta > 0.0f && alpha * x[i] + beta < 1.0f) ? alpha : 0.0f) break;
+  case MT_HARD_SWISH:   MT_GRAD_LOOP(x[i] < -3.0f ? 0.0f : (x[i] <= 3.0f ? x[i] / 3.0f + 0.5f : 1.0f)) break;
+  case MT_ELU:          MT_GRAD_LOOP(y[i] > 0.0f ? 1.0f : y[i] + alpha) break;
+  case MT_GELU:
+    MT_GRAD_LOOP(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f))
+                 + x[i] * expf(-0.5f * x[i] * x[i]) * 0.39894228040143268f) break;
+  case MT_GELU_TANH: {
+    for (i = 0; i < n; i++) {
+      float v = x[i];
+      float t = tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v));
+      dx[i] = dy[i] * (0.5f * (1.0f + t)
+                       + 0.5f * v * (1.0f - t * t) * 0.79788456080286536f * (1.0f + 0.134145f * v * v));
+    }
+    break;
+  }
+  case MT_NEG:          MT_GRAD_LOOP(-1.0f) break;
+  case MT_ABS:          MT_GRAD_LOOP(x[i] > 0.0f ? 1.0f : (x[i] < 0.0f ? -1.0f : 0.0f)) break;
+  case MT_RECIPROCAL:   MT_GRAD_LOOP(-y[i] * y[i]) break;
+  case MT_LOG:          MT_GRAD_LOOP(1.0f / x[i]) break;
+  default:              MT_GRAD_LOOP(1.0f / (1.0f + expf(-x[i]))) break;
+  }
+}

@@ -23,4 +23,10 @@ enum {
  * (LeakyRelu/Elu alpha, HardSigmoid alpha/beta, Clip min/max). y may alias x. */
 void mt_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, float beta);
 
+/* Backward of mt_unary_f32: dx[i] = dy[i] * f'(x[i]), from the forward input x
+ * and/or output y (either may be NULL when the rule does not need it).
+ * Clip passes its gradient where alpha <= x <= beta (torch.clamp). dx may alias dy. */
+void mt_unary_grad_f32(int32_t op, const float *dy, const float *x, const float *y, float *dx,
+                       int32_t n, float alpha, float beta);
+
 #endif

@@ -25,5 +25,6 @@
 #include "mt_softmax.h"
 #include "mt_reduce.h"
 #include "mt_shape.h"
+#include "mt_train.h"
 
 #endif

@@ -1,0 +1,154 @@
+"""Bottom-up memory allocation of an ordering's loop prefixes, vectorized
+over orderings. At each memory, each operand it holds keeps the largest
+prefix that fits; a shared memory is split between its operands to minimize
+the traffic to the level above. `even` forces one common cut per memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from .costmodel import Prefix
+from .problem import Problem
+
+ALLOCATIONS = ("uneven", "even")
+_GRID_BUDGET = 4_000_000  # elements of one combination grid before we chunk
+
+
+@dataclass
+class Allocation:
+    cuts: dict[str, list[np.ndarray]]  # op -> per level (N,) prefix length held there
+    valid: np.ndarray                  # (N,) False where some memory overflows
+
+
+def allocate(pb: Problem, pre: Prefix, mode: str = "uneven") -> Allocation:
+    if mode not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {ALLOCATIONS}")
+    N, L1 = pre.P.shape
+    L = L1 - 1
+    ks = np.arange(L1)
+    cur = {op: np.zeros(N, dtype=np.int64) for op in pb.levels}
+    cuts: dict[str, list[np.ndarray]] = {op: [] for op in pb.levels}
+    valid = np.ones(N, dtype=bool)
+    for m, mem in enumerate(pb.hw.memories):
+        ops = [op for op in mem.operands if op in pb.levels]
+        sizes, costs = [], []
+        for op in ops:
+            lv = pb.levels[op]
+            i = lv.mems.index(m)
+            bits = _precision_bits(pb, pre, op, cur[op], i)
+            size = pre.tile[op][i] * bits[:, None]
+            if mem.double_buffer:  # two tiles unless the whole rest of the nest is resident
+                size = np.where((ks[None, :] < L) & (size < size[:, -1:]), 2 * size, size)
+            ok = size <= mem.size_bits
+            started = ks[None, :] >= cur[op][:, None]
+            fits = started & (np.cumsum(started & ~ok, axis=1) == 0)  # stop at the first overflow
+            valid &= np.take_along_axis(fits, cur[op][:, None], axis=1)[:, 0]
+            if i == len(lv.mems) - 1:  # top of this operand: everything must be resident
+                fits = fits & (ks[None, :] == L)
+                valid &= fits[:, L]
+                cost = np.zeros_like(size)
+            else:
+                cost = (pre.P[:, -1:] / pre.P) * size  # iterations left above x tile bits
+            sizes.append(np.where(fits, size, np.inf))
+            costs.append(np.where(fits, cost, np.inf))
+        tops = [pb.levels[op].mems[-1] == m for op in ops]
+        chosen = _split_with_tops(sizes, costs, [cur[op] for op in ops], tops, mem.size_bits, mode == "even", valid, L)
+        for op, k in zip(ops, chosen):
+            cuts[op].append(k)
+            cur[op] = k
+    return Allocation(cuts=cuts, valid=valid)
+
+
+def _precision_bits(pb: Problem, pre: Prefix, op: str, cur: np.ndarray, level: int) -> np.ndarray:
+    """Outputs are stored at partial-sum width while a reduction loop (temporal
+    not yet allocated, or spatial above this memory) is still open."""
+    prec = pb.layer.precision
+    if op != "O":
+        return np.full(cur.shape, float(prec[op]))
+    open_red = np.take_along_axis(pre.ir_after["O"], cur[:, None], axis=1)[:, 0]
+    open_red = open_red | pb.levels["O"].spatial_ir_above[level]
+    return np.where(open_red, float(prec["O"]), float(prec["O_final"]))
+
+
+def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L) -> list[np.ndarray]:
+    """Operands at their top memory take everything (cut L): only the others are searched."""
+    free = [j for j, t in enumerate(tops) if not t]
+    fixed_size = sum((sizes[j][:, L] for j in range(len(tops)) if tops[j]), np.zeros(sizes[0].shape[0]))
+    valid &= np.isfinite(fixed_size)
+    out = [np.full(sizes[0].shape[0], L, dtype=np.int64) for _ in tops]
+    if free:
+        if even and len(free) < len(tops):
+            # a free operand must not keep a loop the top operands take: its cut is L too
+            costs = [np.where(np.arange(L + 1)[None, :] == L, c, np.inf) for c in costs]
+        chosen = _best_split([sizes[j] for j in free], [costs[j] for j in free], [curs[j] for j in free],
+                             capacity - fixed_size[:, None], even, valid)
+        for j, k in zip(free, chosen):
+            out[j] = k
+    else:
+        valid &= fixed_size <= capacity
+    return out
+
+
+def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> list[np.ndarray]:
+    """Per ordering, the cut per operand minimizing summed cost with summed size
+    within capacity; ties go to the lexicographically largest cuts (most data low)."""
+    N, L1 = sizes[0].shape
+    n = len(sizes)
+    capacity = np.broadcast_to(np.asarray(capacity, dtype=np.float64).reshape(-1, 1) if np.ndim(capacity) else capacity, (N, 1))
+    if n == 1:
+        c = np.where(sizes[0] <= capacity, costs[0], np.inf)
+        best = L1 - 1 - np.argmin(c[:, ::-1], axis=1)
+        ok = np.isfinite(np.take_along_axis(c, best[:, None], axis=1)[:, 0])
+        valid &= ok
+        return [np.where(ok, best, curs[0])]
+    out = [np.empty(N, dtype=np.int64) for _ in range(n)]
+    rows = max(1, _GRID_BUDGET // (L1 ** n))
+    for s in range(0, N, rows):
+        sl = slice(s, min(N, s + rows))
+        tot_size = _outer_sum([x[sl] for x in sizes])
+        tot_cost = _outer_sum([x[sl] for x in costs])
+        bad = tot_size > capacity[sl].reshape((-1,) + (1,) * n)
+        if even:
+            bad |= _uneven_mask([c[sl] for c in curs], L1)
+        tot_cost = np.where(bad, np.inf, tot_cost)
+        flat = tot_cost.reshape(tot_cost.shape[0], -1)
+        last = flat.shape[1] - 1 - np.argmin(flat[:, ::-1], axis=1)
+        ok = np.isfinite(flat[np.arange(flat.shape[0]), last])
+        valid[sl] &= ok
+        idx = np.unravel_index(last, tot_cost.shape[1:])
+        for j in range(n):
+            out[j][sl] = np.where(ok, idx[j], curs[j][sl])
+    return out
+
+
+def _outer_sum(arrays: list[np.ndarray]) -> np.ndarray:
+    n = len(arrays)
+    total = 0.0
+    for j, a in enumerate(arrays):
+        shape = [a.shape[0]] + [1] * n
+        shape[j + 1] = a.shape[1]
+        total = total + a.reshape(shape)
+    return total
+
+
+def _uneven_mask(curs: list[np.ndarray], L1: int) -> np.ndarray:
+    """True where two operands split a memory unevenly: a loop position one
+    operand moves into this memory while another leaves it above."""
+    n = len(curs)
+    N = curs[0].shape[0]
+    mask = np.zeros((N,) + (L1,) * n, dtype=bool)
+    k = np.arange(L1)
+    for a, b in product(range(n), repeat=2):
+        if a == b:
+            continue
+        shape_a = [1] * n
+        shape_a[a] = L1
+        shape_b = [1] * n
+        shape_b[b] = L1
+        ka = k.reshape(shape_a)[None]
+        kb = k.reshape(shape_b)[None]
+        ca = curs[a].reshape((N,) + (1,) * n)
+        mask |= np.maximum(ca, kb) < ka
+    return mask

@@ -48,12 +48,16 @@ def _positional_only(torch, module):
 
 def _strip_name_prefix(model, prefix: str) -> None:
     """Give parameters and nodes back their own names (`conv1.weight`, `/conv1/Conv`)."""
-    scope = "/" + prefix.rstrip(".") + "/"     # node and tensor names: /wrapped/fc/Gemm
+    # Node/tensor scopes: /wrapped/fc/Gemm, and /wrapped.0/Conv for children of a Sequential.
+    scopes = ["/" + prefix.rstrip(".") + "/", "/" + prefix]
 
     def fix(name: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix):]
-        return "/" + name[len(scope):] if name.startswith(scope) else name
+        for scope in scopes:
+            if name.startswith(scope):
+                return "/" + name[len(scope):]
+        return name
     g = model.graph
     for t in g.initializer:
         t.name = fix(t.name)

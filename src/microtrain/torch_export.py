@@ -48,16 +48,16 @@ def _positional_only(torch, module):
 
 def _strip_name_prefix(model, prefix: str) -> None:
     """Give parameters and nodes back their own names (`conv1.weight`, `/conv1/Conv`)."""
-    # Node/tensor scopes: /wrapped/fc/Gemm, and /wrapped.0/Conv for children of a Sequential.
-    scopes = ["/" + prefix.rstrip(".") + "/", "/" + prefix]
-
+    # Node/tensor scopes nest module paths: /wrapped/wrapped.layer1/wrapped.layer1.0/Conv.
     def fix(name: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix):]
-        for scope in scopes:
-            if name.startswith(scope):
-                return "/" + name[len(scope):]
-        return name
+        if not name.startswith("/"):
+            return name
+        parts = [p[len(prefix):] if p.startswith(prefix) else p for p in name.split("/")]
+        if len(parts) > 2 and parts[1] == prefix.rstrip("."):
+            del parts[1]
+        return "/".join(parts)
     g = model.graph
     for t in g.initializer:
         t.name = fix(t.name)

@@ -7,13 +7,17 @@ from .errors import MicrotrainError
 
 __version__ = "0.1.0"
 
-__all__ = ["compile", "reference", "from_torch", "MicrotrainError", "CompiledModel"]
+__all__ = ["compile", "reference", "from_torch", "compile_training", "MicrotrainError", "CompiledModel",
+           "CompiledTrainer"]
 
 
 def __getattr__(name):
     if name in ("compile", "reference", "CompiledModel"):
         from . import compiler
         return getattr(compiler, name)
+    if name in ("compile_training", "CompiledTrainer"):
+        from . import training
+        return getattr(training, name)
     if name == "from_torch":
         from .torch_export import from_torch
         return from_torch

@@ -1,0 +1,103 @@
+"""Which tensors train. Parameters are float constants a layer reads as
+weights; a strategy picks a subset of them.
+
+* full        every parameter (BatchNorm running statistics never train)
+* last-layer  the parameters of the last parametric layer
+* layers      layers/parameters whose node or initializer name matches a glob
+* bias-only   biases (Conv/Gemm bias, bias Adds after MatMul, norm shifts)
+* lora        none of the base weights: low-rank adapters are added (lora.py)"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import MicrotrainError
+from ..ir import Graph, Node
+
+STRATEGIES = ("full", "last-layer", "layers", "bias-only", "lora")
+
+# op -> input positions that hold parameters / biases
+WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1),
+                 "LayerNormalization": (1, 2), "GroupNormalization": (1, 2),
+                 "InstanceNormalization": (1, 2), "BatchNormalization": (1, 2), "Gather": (0,),
+                 "Add": (0, 1), "Mul": (0, 1), "Sub": (0, 1)}
+BIAS_INPUTS = {"Conv": (2,), "ConvTranspose": (2,), "Gemm": (2,), "LayerNormalization": (2,),
+               "GroupNormalization": (2,), "InstanceNormalization": (2,), "BatchNormalization": (2,)}
+MAIN_LAYERS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+@dataclass
+class Layer:
+    name: str            # the node name
+    op: str
+    params: list[str]    # initializer names
+    biases: list[str]
+
+
+def parametric_layers(graph: Graph) -> list[Layer]:
+    """Layers in execution order, each with its parameters. A bias Add right
+    after a MatMul (how PyTorch exports nn.Linear on 3-D inputs) joins it."""
+    producers = graph.producers()
+    layers: list[Layer] = []
+    by_node: dict[int, Layer] = {}
+    for node in graph.nodes:
+        positions = WEIGHT_INPUTS.get(node.op, ())
+        params = [node.inputs[i] for i in positions if i < len(node.inputs) and _is_param(graph, node.inputs[i])]
+        if not params:
+            continue
+        biases = [node.inputs[i] for i in BIAS_INPUTS.get(node.op, ()) if i < len(node.inputs)
+                  and node.inputs[i] in params]
+        if node.op in ("Add", "Sub", "Mul"):
+            src = next((i for i in node.inputs if i not in params), None)
+            prev = producers.get(src)
+            if prev is not None and id(prev) in by_node and node.op == "Add":
+                by_node[id(prev)].params += params
+                by_node[id(prev)].biases += params
+                continue
+            if node.op == "Add":
+                biases = list(params)
+        layer = Layer(node.name, node.op, params, biases)
+        by_node[id(node)] = layer
+        layers.append(layer)
+    return layers
+
+
+def _is_param(graph: Graph, name: str) -> bool:
+    arr = graph.constants.get(name)
+    return arr is not None and arr.dtype == np.float32 and arr.size > 1
+
+
+def select_trainable(graph: Graph, strategy: str, layers: list[str] | str | None = None) -> list[str]:
+    if strategy not in STRATEGIES:
+        raise MicrotrainError(f"unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+    all_layers = parametric_layers(graph)
+    if not all_layers and strategy != "lora":
+        raise MicrotrainError("the model has no trainable parameters (no float initializers)")
+    if strategy == "full":
+        chosen = [p for l in all_layers for p in l.params]
+    elif strategy == "last-layer":
+        main = [l for l in all_layers if l.op in MAIN_LAYERS] or all_layers
+        chosen = list(main[-1].params)
+    elif strategy == "bias-only":
+        chosen = [b for l in all_layers for b in l.biases]
+        if not chosen:
+            raise MicrotrainError("strategy bias-only: the model has no bias parameters")
+    elif strategy == "layers":
+        patterns = [p.strip() for p in (layers.split(",") if isinstance(layers, str) else (layers or [])) if p.strip()]
+        if not patterns:
+            raise MicrotrainError("strategy 'layers' needs layers=<names or glob patterns>, e.g. layers='fc*,conv3*'")
+        chosen = []
+        for l in all_layers:
+            if any(fnmatch.fnmatchcase(l.name, pat) for pat in patterns):
+                chosen += l.params
+            else:
+                chosen += [p for p in l.params if any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
+        if not chosen:
+            names = ", ".join(l.name for l in all_layers[:8])
+            raise MicrotrainError(f"layers={patterns} match no layer or parameter; layers are: {names}...")
+    else:
+        chosen = []
+    # keep order, drop duplicates (a tensor read by two layers)
+    return list(dict.fromkeys(chosen))

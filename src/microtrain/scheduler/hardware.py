@@ -118,7 +118,7 @@ def load_hardware(spec: "str | Path | dict | Hardware", mapping: "str | Path | N
         return hardware_from_dict(spec, mapping=mapping, source="<dict>")
     text = str(spec)
     if text in shipped_names():
-        data = yaml.safe_load(resources.files(__package__).joinpath(SHIPPED_DIR, text + ".yaml").read_text())
+        data = yaml.safe_load(resources.files(__package__).joinpath(SHIPPED_DIR).joinpath(text + ".yaml").read_text())
         return hardware_from_dict(data, source=text)
     path = Path(text)
     if not path.is_file():

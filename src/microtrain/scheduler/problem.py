@@ -70,6 +70,9 @@ class Problem:
         ids = {(self.dims[d], int(f)): t for t, (d, f) in enumerate(zip(self.type_dim, self.type_factor))}
         out = []
         for dim, size in loops:
+            if (dim, int(size)) in ids:
+                out.append(ids[(dim, int(size))])
+                continue
             for p in prime_factors(int(size)):
                 if (dim, p) not in ids:
                     raise SchedulerError(f"loop {dim}={size} does not belong to the temporal loops of '{self.layer.name}'")
@@ -86,7 +89,9 @@ def space_size(type_count: np.ndarray) -> int:
     return factorial(n) // prod(factorial(int(c)) for c in type_count)
 
 
-def build_problem(layer: Layer, hw: Hardware) -> Problem:
+def build_problem(layer: Layer, hw: Hardware, loops: list[tuple[str, int]] | None = None) -> Problem:
+    """`loops` (optional) fixes the temporal loop sizes, e.g. composite ones
+    taken from another tool's mapping; by default every loop is a prime factor."""
     spatial = spatial_factors(layer, hw)
     dims = layer.dims
     temporal = dict(layer.sizes)
@@ -94,9 +99,18 @@ def build_problem(layer: Layer, hw: Hardware) -> Problem:
         if ldim in temporal:
             temporal[ldim] //= f
     counter: Counter = Counter()
-    for d, size in temporal.items():
-        for p in prime_factors(size):
-            counter[(dims.index(d), p)] += 1
+    if loops is None:
+        for d, size in temporal.items():
+            for p in prime_factors(size):
+                counter[(dims.index(d), p)] += 1
+    else:
+        for d, size in loops:
+            if d not in dims:
+                raise SchedulerError(f"loop dimension {d} is not a dimension of '{layer.name}'")
+            counter[(dims.index(d), int(size))] += 1
+        got = {d: prod(int(s) for dd, s in loops if dd == d) for d in dims}
+        if any(got[d] != temporal[d] for d in dims):
+            raise SchedulerError(f"loops do not multiply to the temporal sizes of '{layer.name}' {temporal}")
     types = sorted(counter)
     relevant = {op: np.array([layer.is_relevant(op, d) for d in dims]) for op in OPERANDS}
     levels = {op: _operand_levels(op, layer, hw, spatial, relevant[op]) for op in OPERANDS}

@@ -28,10 +28,12 @@ def _runtime_sources() -> list[Path]:
     return sorted(p for p in RUNTIME_DIR.iterdir() if p.suffix in (".c", ".h"))
 
 
-def runtime_library(cc: str = HOST_CC, cflags: list[str] = HOST_CFLAGS) -> Path:
-    """Path to libmt.a for this compiler and flags, building it if needed."""
+def runtime_library(cc: str = HOST_CC, cflags: list[str] = HOST_CFLAGS, ar: str = "ar") -> Path:
+    """Path to libmt.a for this compiler and flags, building it if needed.
+    Cross builds pass their own `ar`; with `-fstack-usage` in `cflags` the
+    per-function stack sizes (*.su) are kept next to the library."""
     h = hashlib.sha256()
-    h.update(cc.encode() + b"\0" + " ".join(cflags).encode())
+    h.update(cc.encode() + b"\0" + " ".join(cflags).encode() + b"\0" + ar.encode())
     for p in _runtime_sources():
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     target = cache_dir() / f"runtime-{h.hexdigest()[:16]}"
@@ -48,8 +50,7 @@ def runtime_library(cc: str = HOST_CC, cflags: list[str] = HOST_CFLAGS) -> Path:
             obj = tmp / (src.stem + ".o")
             _run([cc, *cflags, "-I", str(RUNTIME_DIR), "-c", str(src), "-o", str(obj)], f"kernel {src.name}")
             objs.append(str(obj))
-        _run(["ar", "rcs", str(tmp / "libmt.a"), *objs] if objs else ["ar", "rcs", str(tmp / "libmt.a")],
-             "kernel library")
+        _run([ar, "rcs", str(tmp / "libmt.a"), *objs], "kernel library")
         try:
             os.rename(tmp, target)      # atomic: concurrent builders race harmlessly
         except OSError:
@@ -87,11 +88,11 @@ def run_exe(cmd: list[str], what: str, timeout: float = RUN_TIMEOUT_S, env=None)
     return proc
 
 
-def _run(cmd: list[str], what: str) -> None:
+def _run(cmd: list[str], what: str, missing_hint: str = "install gcc (or set CC)") -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=600)
     except FileNotFoundError:
-        raise BuildError(f"compiler '{cmd[0]}' not found; install gcc (or set CC)") from None
+        raise BuildError(f"'{cmd[0]}' not found; {missing_hint}") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace")
         first = next((l for l in msg.splitlines() if "error" in l), msg.strip()[:300])

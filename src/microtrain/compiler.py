@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -17,8 +18,7 @@ from .passes import run_passes
 from .planner import MemoryPlan, plan_memory
 from .golden import check_inputs, interpret
 from .report import Report, make_report
-
-TARGETS = ("host",)
+from .targets import TARGETS, Footprint, Profile, Target, get_target
 
 
 def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
@@ -26,18 +26,48 @@ def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
     return run_passes(onnx_to_ir(model, input_shapes))
 
 
-class CompiledModel:
-    """A model compiled to a C project (and, for `host`, built)."""
+@dataclass
+class TargetReport(Report):
+    """The compile report plus, on MCU targets, the firmware's memory footprint."""
+    footprint: Optional[Footprint] = None
 
-    def __init__(self, graph: Graph, plan: MemoryPlan, project_dir: Path, target: str, keep: object = None):
+    def table(self) -> str:
+        base = super().table()
+        return base if self.footprint is None else base + "\n" + str(self.footprint)
+
+
+class CompiledModel:
+    """A model compiled to a C project. For `host` it is built on first run;
+    for an MCU target the firmware is built (and checked to fit) at compile time."""
+
+    def __init__(self, graph: Graph, plan: MemoryPlan, project_dir: Path, target: "str | Target",
+                 keep: object = None, prefix: str = "mt_network"):
         self.graph = graph
         self.plan = plan
         self.project_dir = Path(project_dir)
-        self.target = target
-        self.report: Report = make_report(graph, plan)
+        self.target_info: Target = get_target(target)
+        self.target = self.target_info.name
+        self._base_report: Report = make_report(graph, plan)
         self._exe: Optional[Path] = None
         self._debug_exe: Optional[Path] = None
         self._keep = keep  # holds a TemporaryDirectory alive with the model
+        self._program = None
+        if not self.target_info.is_host:
+            from .targets.program import TargetProgram
+            self._program = TargetProgram(graph, plan, self._base_report, self.project_dir,
+                                          self.target_info, prefix)
+
+    @property
+    def report(self) -> TargetReport:
+        """Per-layer table and memory; on MCU targets also flash/RAM/stack
+        (the measured stack peak appears once the model has run)."""
+        fp = self._program.footprint if self._program is not None else None
+        return TargetReport(**vars(self._base_report), footprint=fp)
+
+    @property
+    def footprint(self) -> Optional[Footprint]:
+        """Flash/RAM/stack use on the target (None for host)."""
+        return self._program.footprint if self._program is not None else None
 
     @property
     def input_names(self) -> list[str]:
@@ -48,21 +78,39 @@ class CompiledModel:
         return list(self.graph.outputs)
 
     def build(self) -> Path:
+        """The host executable or, on an MCU target, the firmware ELF."""
+        if self._program is not None:
+            return self._program.firmware.elf
         if self._exe is None:
             self._exe = build_host(self.project_dir)
         return self._exe
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Execute the generated C on `inputs`; returns outputs by ONNX name."""
-        arrays = check_inputs(self.graph, inputs)
+        if self._program is not None:
+            return self._split_outputs(self._program.run(self._input_bytes(inputs)))
         exe = self.build()
         with tempfile.TemporaryDirectory(prefix="mt-run-") as tmp:
             fin, fout = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
-            with open(fin, "wb") as f:
-                for name in self.graph.inputs:
-                    f.write(arrays[name].tobytes())
+            Path(fin).write_bytes(self._input_bytes(inputs))
             run_exe([str(exe), fin, fout], f"running {self.project_dir / 'network'}")
             raw = Path(fout).read_bytes()
+        return self._split_outputs(raw)
+
+    def profile(self, inputs: Mapping[str, np.ndarray]) -> Profile:
+        """Executed instructions (not cycles) of one run: total and per layer,
+        counted by QEMU on an emulated target. Deterministic run to run."""
+        if self._program is None:
+            from .targets.hostprofile import profile_host
+            return profile_host(self, self._input_bytes(inputs))
+        prof, _ = self._program.profile(self._input_bytes(inputs))
+        return prof
+
+    def _input_bytes(self, inputs: Mapping[str, np.ndarray]) -> bytes:
+        arrays = check_inputs(self.graph, inputs)
+        return b"".join(arrays[name].tobytes() for name in self.graph.inputs)
+
+    def _split_outputs(self, raw: bytes) -> dict[str, np.ndarray]:
         outs, pos = {}, 0
         for name in self.graph.outputs:
             t = self._out_type(name)
@@ -73,17 +121,7 @@ class CompiledModel:
     def layer_outputs(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every layer's output tensor as computed by the C (a debug build that
         dumps each layer), keyed by tensor name."""
-        arrays = check_inputs(self.graph, inputs)
-        if self._debug_exe is None:
-            self._debug_exe = build_host(self.project_dir, "network_debug", debug_dump=True)
-        with tempfile.TemporaryDirectory(prefix="mt-dbg-") as tmp:
-            fin, fout, fdump = (os.path.join(tmp, n) for n in ("in.bin", "out.bin", "dump.bin"))
-            with open(fin, "wb") as f:
-                for name in self.graph.inputs:
-                    f.write(arrays[name].tobytes())
-            env = dict(os.environ, MT_DUMP_FILE=fdump)
-            run_exe([str(self._debug_exe), fin, fout], "running the debug build", env=env)
-            raw = Path(fdump).read_bytes()
+        raw = self._layer_dump(self._input_bytes(inputs))
         outs, pos = {}, 0
         while pos < len(raw):
             layer, nbytes = np.frombuffer(raw, np.int32, 2, pos)
@@ -94,6 +132,18 @@ class CompiledModel:
             outs[name] = np.frombuffer(raw, t.dtype, t.size, pos).reshape(t.shape).copy()
             pos += int(nbytes)
         return outs
+
+    def _layer_dump(self, input_bytes: bytes) -> bytes:
+        if self._program is not None:
+            return self._program.layer_outputs_raw(input_bytes)
+        if self._debug_exe is None:
+            self._debug_exe = build_host(self.project_dir, "network_debug", debug_dump=True)
+        with tempfile.TemporaryDirectory(prefix="mt-dbg-") as tmp:
+            fin, fout, fdump = (os.path.join(tmp, n) for n in ("in.bin", "out.bin", "dump.bin"))
+            Path(fin).write_bytes(input_bytes)
+            env = dict(os.environ, MT_DUMP_FILE=fdump)
+            run_exe([str(self._debug_exe), fin, fout], "running the debug build", env=env)
+            return Path(fdump).read_bytes() if os.path.exists(fdump) else b""
 
     def compare_layers(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[str, str, float]]:
         """(layer, op, max abs error of the C vs the golden model) per layer."""
@@ -116,12 +166,13 @@ class CompiledModel:
         return TensorType(c.shape, c.dtype)
 
 
-def compile(model: ModelLike, target: str = "host", *, out_dir=None,
+def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
             input_shapes: InputShapes = None, prefix: str = "mt_network") -> CompiledModel:
     """Compile an ONNX model (path or ModelProto) to a C project in `out_dir`
-    (a temporary directory when None) and build it for `target`."""
-    if target not in TARGETS:
-        raise MicrotrainError(f"unknown target '{target}'; available: {', '.join(TARGETS)}")
+    (a temporary directory when None) for `target` (a name from
+    microtrain.targets.TARGETS or a Target description). MCU targets are
+    cross-compiled here and checked to fit (TargetFitError otherwise)."""
+    target = get_target(target)
     graph = lower_to_graph(model, input_shapes)
     plan = plan_memory(graph)
     sources = generate(graph, plan, prefix)
@@ -130,7 +181,7 @@ def compile(model: ModelLike, target: str = "host", *, out_dir=None,
         keep = tempfile.TemporaryDirectory(prefix="microtrain-")
         out_dir = keep.name
     project = write_project(sources, Path(out_dir))
-    return CompiledModel(graph, plan, project, target, keep)
+    return CompiledModel(graph, plan, project, target, keep, prefix)
 
 
 def reference(model: ModelLike, inputs: Mapping[str, np.ndarray], *,

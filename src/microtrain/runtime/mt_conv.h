@@ -2,4 +2,35 @@
 #ifndef MT_CONV_H
 #define MT_CONV_H
 
+/* Layout of the int32 geometry table `geo` read by mt_conv_f32 and
+ * mt_conv_transpose_f32 (ops/conv.py ConvGeometry.table). Spatial entries are
+ * (D, H, W); 1-D and 2-D convolutions pass unit leading dims, 0 pad, stride 1. */
+enum {
+  MT_CONV_N = 0,        /* batch */
+  MT_CONV_C = 1,        /* input channels */
+  MT_CONV_M = 2,        /* output channels */
+  MT_CONV_GROUP = 3,    /* groups: C and M are split into GROUP equal parts */
+  MT_CONV_IN = 4,       /* input size, 3 entries */
+  MT_CONV_OUT = 7,      /* output size, 3 entries */
+  MT_CONV_K = 10,       /* kernel size, 3 entries */
+  MT_CONV_STRIDE = 13,  /* strides, 3 entries */
+  MT_CONV_DIL = 16,     /* dilations, 3 entries */
+  MT_CONV_PAD = 19,     /* begin pads, 3 entries (end pads are implied by OUT) */
+  MT_CONV_GEO_LEN = 22
+};
+
+/* Direct grouped convolution, NC(D)(H)W:
+ * y[n,m,o] = bias[m] + sum_{c in group(m), k} x[n,c, o*stride - pad + k*dil] * w[m,c',k]
+ * with x: (N,C,ID,IH,IW), w: (M, C/GROUP, KD,KH,KW), y: (N,M,OD,OH,OW);
+ * taps outside the input read zero. bias may be NULL. y must not alias x or w. */
+void mt_conv_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                 float *MT_RESTRICT y, const int32_t *geo);
+
+/* Grouped transposed convolution (the gradient of mt_conv_f32 w.r.t. its input):
+ * y[n,m,i*stride - pad + k*dil] += x[n,c,i] * w[c,m',k] for c in group(m), plus bias[m];
+ * x: (N,C,ID,IH,IW), w: (C, M/GROUP, KD,KH,KW), y: (N,M,OD,OH,OW); contributions
+ * landing outside y are dropped. bias may be NULL. y must not alias x or w. */
+void mt_conv_transpose_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                           float *MT_RESTRICT y, const int32_t *geo);
+
 #endif

@@ -1,0 +1,180 @@
+"""Conv over 1, 2 or 3 spatial dims (N, C, *spatial layout): strides,
+dilations, explicit begin/end pads or auto_pad, groups (incl. depthwise),
+optional bias, run-time or constant weights. Lowered to one direct
+convolution kernel, `mt_conv_f32`, generic over 3 spatial dims (1D/2D run as
+3D with unit leading dims). The geometry helpers here are shared with
+ConvTranspose (conv_transpose.py)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ShapeError, UnsupportedOpError, node_label
+from ..ir import TensorType
+from ._common import require_float, size
+from .registry import register, unsupported_attr
+
+MAX_SPATIAL = 3
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+@dataclass
+class ConvGeometry:
+    """Everything the kernels need, in ONNX terms (spatial lists per axis)."""
+    batch: int
+    in_channels: int
+    out_channels: int
+    group: int
+    in_size: list[int]
+    out_size: list[int]
+    kernel: list[int]
+    strides: list[int]
+    dilations: list[int]
+    pad_begin: list[int]
+
+    def table(self) -> list[int]:
+        """The int32 table `mt_conv_f32`/`mt_conv_transpose_f32` read (layout
+        in runtime/mt_conv.h): spatial lists padded in front to 3 axes."""
+        def three(vals, fill):
+            return [fill] * (MAX_SPATIAL - len(vals)) + list(vals)
+        return ([self.batch, self.in_channels, self.out_channels, self.group]
+                + three(self.in_size, 1) + three(self.out_size, 1) + three(self.kernel, 1)
+                + three(self.strides, 1) + three(self.dilations, 1) + three(self.pad_begin, 0))
+
+
+def _ints(node, key, default, count) -> list[int]:
+    vals = node.attr(key)
+    if vals is None:
+        return [default] * count
+    vals = [int(v) for v in vals]
+    if len(vals) != count:
+        raise ShapeError(f"{node_label(node)}: {key} has {len(vals)} values, expected {count} "
+                         "for this input rank")
+    return vals
+
+
+def common_attrs(node, x_shape, w_shape) -> dict:
+    """Validated attributes shared by Conv and ConvTranspose."""
+    rank = len(x_shape)
+    if rank < 3:
+        raise ShapeError(f"{node_label(node)}: input must be (N, C, spatial...), got shape {tuple(x_shape)}")
+    nsp = rank - 2
+    if nsp > MAX_SPATIAL:
+        raise UnsupportedOpError(f"{node_label(node)}: {nsp}-D convolution is not supported "
+                                 f"(1 to {MAX_SPATIAL} spatial dims); reshape the model to at most 3-D")
+    if len(w_shape) != rank:
+        raise ShapeError(f"{node_label(node)}: weight shape {tuple(w_shape)} does not match input rank {rank}")
+    kernel = [int(k) for k in w_shape[2:]]
+    if node.attr("kernel_shape") is not None and _ints(node, "kernel_shape", 1, nsp) != kernel:
+        raise ShapeError(f"{node_label(node)}: kernel_shape {list(node.attr('kernel_shape'))} does not "
+                         f"match the weight's spatial shape {kernel}")
+    strides = _ints(node, "strides", 1, nsp)
+    dilations = _ints(node, "dilations", 1, nsp)
+    for key, vals in (("strides", strides), ("dilations", dilations)):
+        if min(vals) < 1:
+            raise unsupported_attr(node, key, vals, "values must be >= 1")
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad not in AUTO_PADS:
+        raise unsupported_attr(node, "auto_pad", auto_pad, "use NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+    pads = _ints(node, "pads", 0, 2 * nsp)
+    if min(pads) < 0:
+        raise unsupported_attr(node, "pads", pads, "negative pads are not supported; crop with Slice first")
+    group = int(node.attr("group", 1))
+    if group < 1:
+        raise unsupported_attr(node, "group", group, "group must be >= 1")
+    return dict(nsp=nsp, kernel=kernel, strides=strides, dilations=dilations, auto_pad=auto_pad,
+                group=group, pads=pads)
+
+
+def conv_geometry(node, x_shape, w_shape) -> ConvGeometry:
+    a = common_attrs(node, x_shape, w_shape)
+    nsp, group = a["nsp"], a["group"]
+    n, c = int(x_shape[0]), int(x_shape[1])
+    m, c_per_group = int(w_shape[0]), int(w_shape[1])
+    if c % group or m % group or c_per_group * group != c:
+        raise ShapeError(f"{node_label(node)}: input has {c} channels, weight {tuple(w_shape)} with "
+                         f"group={group} expects {c_per_group * group} (and output channels divisible by group)")
+    in_size = [int(d) for d in x_shape[2:]]
+    begin, out_size = [], []
+    for ax in range(nsp):
+        span = (a["kernel"][ax] - 1) * a["dilations"][ax] + 1      # dilated kernel extent
+        b, e = _conv_pads(a, ax, in_size[ax], span)
+        out = (in_size[ax] + b + e - span) // a["strides"][ax] + 1
+        if in_size[ax] + b + e < span or out < 1:
+            raise ShapeError(f"{node_label(node)}: kernel extent {span} is larger than padded input "
+                             f"{in_size[ax] + b + e} on spatial axis {ax}")
+        begin.append(b)
+        out_size.append(out)
+    return ConvGeometry(n, c, m, group, in_size, out_size, a["kernel"], a["strides"], a["dilations"], begin)
+
+
+def _conv_pads(a, ax, in_len, span) -> tuple[int, int]:
+    """(begin, end) pads of one spatial axis per auto_pad."""
+    mode, stride = a["auto_pad"], a["strides"][ax]
+    if mode == "NOTSET":
+        return a["pads"][ax], a["pads"][ax + a["nsp"]]
+    if mode == "VALID":
+        return 0, 0
+    out = -(-in_len // stride)
+    total = max(0, (out - 1) * stride + span - in_len)
+    small = total // 2
+    return (small, total - small) if mode == "SAME_UPPER" else (total - small, small)
+
+
+def check_bias(node, ins, channels) -> None:
+    if len(ins) > 2 and ins[2].present and tuple(ins[2].shape) != (channels,):
+        raise ShapeError(f"{node_label(node)}: bias shape {tuple(ins[2].shape)} must be ({channels},)")
+
+
+# ---- Conv ------------------------------------------------------------------
+
+def _infer(node, ins):
+    geo = conv_geometry(node, ins[0].shape, ins[1].shape)
+    check_bias(node, ins, geo.out_channels)
+    return [TensorType((geo.batch, geo.out_channels, *geo.out_size), ins[0].dtype)]
+
+
+def _reference(node, args):
+    x, w = args[0], args[1]
+    b = args[2] if len(args) > 2 else None
+    geo = conv_geometry(node, x.shape, w.shape)
+    nsp = len(geo.in_size)
+    # Pad the input only as far as the last window reaches.
+    need = [(geo.out_size[ax] - 1) * geo.strides[ax] + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1
+            for ax in range(nsp)]
+    ends = [max(0, need[ax] - geo.in_size[ax] - geo.pad_begin[ax]) for ax in range(nsp)]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + list(zip(geo.pad_begin, ends)))
+    g, cg, mg = geo.group, geo.in_channels // geo.group, geo.out_channels // geo.group
+    y = np.zeros((geo.batch, geo.out_channels, *geo.out_size))
+    wf = w.astype(np.float64)
+    for k in np.ndindex(*geo.kernel):
+        window = (slice(None), slice(None)) + tuple(
+            slice(k[ax] * geo.dilations[ax],
+                  k[ax] * geo.dilations[ax] + (geo.out_size[ax] - 1) * geo.strides[ax] + 1,
+                  geo.strides[ax]) for ax in range(nsp))
+        xs = xp[window].reshape(geo.batch, g, cg, -1)          # (N, G, C/G, P)
+        wk = wf[(slice(None), slice(None)) + k].reshape(g, mg, cg)  # (G, M/G, C/G)
+        y += np.einsum("gmc,ngcp->ngmp", wk, xs).reshape(y.shape)
+    if b is not None:
+        y += b.astype(np.float64).reshape((1, -1) + (1,) * nsp)
+    return [y.astype(x.dtype)]
+
+
+def _lower(node, ctx):
+    require_float(node, ctx.ins, 0)
+    require_float(node, ctx.ins, 1)
+    if ctx.has_input(2):
+        require_float(node, ctx.ins, 2)
+    geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
+    return (f"mt_conv_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{ctx.table(geo.table())});")
+
+
+def _macs(node, ins, outs):
+    w = ins[1].shape
+    return size(outs[0].shape) * int(w[1]) * math.prod(w[2:])
+
+
+register("Conv", infer=_infer, reference=_reference, lower=_lower, macs=_macs)

@@ -232,9 +232,10 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
                      optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.0,
                      weight_decay: float = 0.0, batch: int = 1, micro_batch: Optional[int] = None,
                      layers=None, lora_rank: int = 4, lora_alpha: float = 8.0, target: str = "host",
-                     out_dir=None, lora_targets=None) -> CompiledTrainer:
+                     out_dir=None, lora_targets=None, params: Optional[Sequence[str]] = None) -> CompiledTrainer:
     """Compile a training step for `model` (ONNX path or ModelProto). See
-    docs/training.md for strategies, memory planning and the C interface."""
+    docs/training.md for strategies, memory planning and the C interface.
+    `params` names float initializers to train explicitly (overrides `strategy`)."""
     if target != "host":
         raise MicrotrainError(f"training target '{target}' is not available yet; use target='host'")
     spec = TrainSpec(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -246,6 +247,8 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
     if strategy == "lora":
         from .lora import add_lora
         forward, trainable, lora_plan = add_lora(forward, rank=lora_rank, alpha=lora_alpha, targets=lora_targets)
+    elif params is not None:
+        trainable = _explicit_params(forward, params)
     else:
         trainable = select_trainable(forward, strategy, layers)
     program = build_program(forward, trainable, spec)
@@ -258,3 +261,10 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
         out_dir = keep.name
     project = write_training_project(files, Path(out_dir))
     return CompiledTrainer(program, plans, project, keep, proto)
+
+
+def _explicit_params(forward: Graph, params: Sequence[str]) -> list[str]:
+    bad = [p for p in params if p not in forward.constants or forward.constants[p].dtype != np.float32]
+    if bad:
+        raise MicrotrainError(f"params {bad} are not float initializers of the model")
+    return list(dict.fromkeys(params))

@@ -2,4 +2,18 @@
 #ifndef MT_REDUCE_H
 #define MT_REDUCE_H
 
+/* op codes of mt_reduce_f32 (keep in sync with ops/reduce.py) */
+enum {
+  MT_REDUCE_SUM = 0, MT_REDUCE_MEAN = 1, MT_REDUCE_MAX = 2, MT_REDUCE_MIN = 3,
+  MT_REDUCE_PROD = 4, MT_REDUCE_L1 = 5, MT_REDUCE_L2 = 6, MT_REDUCE_SUM_SQUARE = 7,
+  MT_REDUCE_LOG_SUM = 8, MT_REDUCE_LOG_SUM_EXP = 9
+};
+
+/* Reduction of x (dense, `ndim` dims of `shape`) over the dims flagged in
+ * `reduced` (1 = reduce, 0 = keep) into y (the kept dims, row-major,
+ * out_size values). Any mix of reduced/kept dims works; callers merge
+ * adjacent dims of the same kind first. x is read once, sequentially. */
+void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t ndim,
+                   const int32_t *shape, const int32_t *reduced, int32_t out_size);
+
 #endif

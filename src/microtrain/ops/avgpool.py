@@ -1,0 +1,43 @@
+"""AveragePool over 1-3 spatial dims: kernel_shape, strides, pads, auto_pad,
+dilations (opset 19), ceil_mode, count_include_pad. Geometry shared with
+MaxPool. With count_include_pad the divisor counts explicit/auto padding but
+never the extra positions a ceil_mode window reaches past the padding."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import TensorType
+from ._common import require_float
+from .maxpool import check_spatial_dims, pool_geometry, pool_macs, pool_windows
+from .registry import register
+
+
+def _infer(node, ins):
+    geom = pool_geometry(node, ins[0].shape)
+    return [TensorType(tuple(ins[0].shape[:2]) + tuple(geom.out_sp), ins[0].dtype)]
+
+
+def _reference(node, args):
+    x = args[0]
+    geom = pool_geometry(node, x.shape)
+    n, c = x.shape[:2]
+    include_pad = int(node.attr("count_include_pad", 0))
+    y = np.empty((n, c, *geom.out_sp), dtype=x.dtype)
+    for pos, taps, inside, padded in pool_windows(geom):
+        valid = [t[m] for t, m in zip(taps, inside)]
+        window = x[(slice(None), slice(None)) + np.ix_(*valid)].astype(np.float64)
+        count = np.prod([m.sum() for m in (padded if include_pad else inside)])
+        y[(slice(None), slice(None)) + pos] = window.reshape(n, c, -1).sum(axis=2) / count
+    return [y]
+
+
+def _lower(node, ctx):
+    require_float(node, ctx.ins)
+    shape = ctx.ins[0].shape
+    check_spatial_dims(node, shape)
+    geom = pool_geometry(node, shape)
+    return (f"mt_avgpool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
+            f"{ctx.table(geom.table())}, {int(node.attr('count_include_pad', 0))});")
+
+
+register("AveragePool", infer=_infer, reference=_reference, lower=_lower, macs=pool_macs)

@@ -1,0 +1,127 @@
+"""Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd,
+ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp.
+
+`axes` is an attribute before opset 13 (ReduceSum) / 18 (the others) and an
+optional constant input from then on. Empty axes reduce everything unless
+noop_with_empty_axes=1, which reduces nothing (the element-wise part of the
+op, e.g. x^2 for ReduceSumSquare, still applies, as in ONNX). One strided C
+kernel (`mt_reduce_f32`) handles any set of axes after merging neighbours."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, node_label
+from ..ir import TensorType
+from ._common import require_float, size
+from .registry import register, require_const
+
+# Kernel op codes; keep in sync with runtime/mt_reduce.h.
+CODES = {"ReduceSum": 0, "ReduceMean": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4,
+         "ReduceL1": 5, "ReduceL2": 6, "ReduceSumSquare": 7, "ReduceLogSum": 8,
+         "ReduceLogSumExp": 9}
+
+# First opset where `axes` is an input instead of an attribute.
+AXES_INPUT_OPSET = {name: 18 for name in CODES}
+AXES_INPUT_OPSET["ReduceSum"] = 13
+
+
+def _axes_operand(node, get):
+    """The raw axes (list or array) or None when not given."""
+    if node.opset < AXES_INPUT_OPSET[node.op]:
+        return node.attr("axes")
+    return get(1)
+
+
+def reduced_axes(node, rank: int, axes) -> tuple[int, ...]:
+    """Sorted, normalized axes to reduce (may be empty for the no-op case)."""
+    axes = [] if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)]
+    if not axes:
+        return () if int(node.attr("noop_with_empty_axes", 0)) else tuple(range(rank))
+    for a in axes:
+        if not -rank <= a < max(rank, 1):
+            raise ShapeError(f"{node_label(node)}: axis {a} out of range for rank {rank}")
+    norm = sorted({a % max(rank, 1) for a in axes})
+    if len(norm) != len(axes):
+        raise ShapeError(f"{node_label(node)}: axes {axes} repeat an axis")
+    return tuple(norm) if rank else ()
+
+
+def _out_shape(node, shape, axes) -> tuple[int, ...]:
+    keep = int(node.attr("keepdims", 1))
+    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
+
+
+def _infer(node, ins):
+    shape = ins[0].shape
+    axes = reduced_axes(node, len(shape), _axes_operand(
+        node, lambda i: require_const(node, ins, i, "axes")))
+    return [TensorType(_out_shape(node, shape, axes), ins[0].dtype)]
+
+
+def _numpy_reduce(op, x, axes):
+    if op == "ReduceSum":
+        return np.sum(x, axis=axes, keepdims=True)
+    if op == "ReduceMean":
+        return np.mean(x, axis=axes, keepdims=True)
+    if op == "ReduceMax":
+        return np.max(x, axis=axes, keepdims=True)
+    if op == "ReduceMin":
+        return np.min(x, axis=axes, keepdims=True)
+    if op == "ReduceProd":
+        return np.prod(x, axis=axes, keepdims=True)
+    if op == "ReduceL1":
+        return np.sum(np.abs(x), axis=axes, keepdims=True)
+    if op == "ReduceL2":
+        return np.sqrt(np.sum(np.square(x), axis=axes, keepdims=True))
+    if op == "ReduceSumSquare":
+        return np.sum(np.square(x), axis=axes, keepdims=True)
+    if op == "ReduceLogSum":
+        return np.log(np.sum(x, axis=axes, keepdims=True))
+    m = np.max(x, axis=axes, keepdims=True) if x.size else x
+    return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
+
+
+def _reference(node, args):
+    x = args[0]
+    axes = reduced_axes(node, x.ndim, _axes_operand(
+        node, lambda i: args[i] if i < len(args) else None))
+    if np.issubdtype(x.dtype, np.floating):
+        y = _numpy_reduce(node.op, x.astype(np.float64), axes)
+    else:  # shape arithmetic folded at compile time; integer mean truncates
+        y = _numpy_reduce(node.op, x, axes)
+        y = np.trunc(y) if node.op == "ReduceMean" else y
+    return [np.asarray(y).reshape(_out_shape(node, x.shape, axes)).astype(x.dtype)]
+
+
+def merged_dims(shape, axes) -> tuple[list[int], list[int]]:
+    """Drop size-1 dims and merge neighbours of the same kind (reduced/kept):
+    the (shape, reduced-flags) the kernel walks. Never empty."""
+    dims, flags = [], []
+    for i, d in enumerate(shape):
+        if d == 1:
+            continue
+        r = int(i in axes)
+        if flags and flags[-1] == r:
+            dims[-1] *= d
+        else:
+            dims.append(d)
+            flags.append(r)
+    return (dims, flags) if dims else ([1], [0])
+
+
+def _lower(node, ctx):
+    require_float(node, ctx.ins)
+    shape = ctx.ins[0].shape
+    axes = reduced_axes(node, len(shape), _axes_operand(
+        node, lambda i: require_const(node, ctx.ins, i, "axes")))
+    dims, flags = merged_dims(shape, axes)
+    return (f"mt_reduce_f32({CODES[node.op]}, {ctx.inp(0)}, {ctx.out(0)}, {len(dims)}, "
+            f"{ctx.table(dims)}, {ctx.table(flags)}, {size(ctx.outs[0].shape)});")
+
+
+def _macs(node, ins, outs):
+    return size(ins[0].shape)
+
+
+for _name in CODES:
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs)

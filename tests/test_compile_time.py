@@ -208,3 +208,36 @@ def test_constant_of_shape_runtime_shape_names_node():
     m = make_model([node], {"s": np.array([2, 2], I64)}, ["y"])
     with pytest.raises(MicrotrainError, match="cos.*must be a constant"):
         microtrain.compile(m)
+
+
+@pytest.mark.xfail(strict=True, reason="both shared bugs above")
+def test_torch_export_with_dynamic_batch_folds():
+    """A real TorchScript export with a dynamic batch axis: x.size(0) becomes
+    Shape->Gather->Unsqueeze->Concat->Reshape, expand(-1, 2, -1) becomes
+    ConstantOfShape/Equal/Where->Expand. Fixing the batch must fold them all."""
+    import io
+    import warnings
+    torch = pytest.importorskip("torch")
+    import onnx
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            y = x.transpose(1, 2)
+            y = y.reshape(y.size(0), -1)
+            z = y.unsqueeze(1).expand(-1, 2, -1)
+            return torch.cat([y, y[:, :3]], dim=1), z.flatten(1)
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net(), (torch.randn(2, 3, 4),), buf, dynamo=False, opset_version=17,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    model = onnx.load_from_string(buf.getvalue())
+    assert "Shape" in [n.op_type for n in model.graph.node]
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    cm = microtrain.compile(model, input_shapes={"x": (2, 3, 4)})
+    assert {n.op for n in cm.graph.nodes} <= {"Transpose", "Reshape", "Expand", "Slice", "Concat", "Flatten"}
+    from onnx_check import assert_close, ort_run
+    got, want = cm.run({"x": x}), ort_run(model, {"x": x})
+    for name in cm.output_names:
+        assert_close(got[name], want[name], what=name)

@@ -62,12 +62,14 @@ class Footprint:
     def lines(self) -> list[str]:
         measured = (f"{self.stack_measured:,} B measured peak" if self.stack_measured is not None
                     else "peak measured on first run")
+        # picolibc's linker script keeps const data (weights) inside .text.
+        rodata = f"  .rodata {self.rodata:,} B" if self.rodata else " (code and const data)"
         static = f"{self.stack_static:,} B static estimate" if self.stack_static is not None else "no static estimate"
         return [
             f"target {self.target}: flash {self.flash_bytes:,} / {self.flash_capacity:,} B "
             f"({100 * self.flash_bytes / self.flash_capacity:.1f}%), RAM {self.ram_bytes:,} / "
             f"{self.ram_capacity:,} B ({100 * self.ram_bytes / self.ram_capacity:.1f}%)",
-            f"  .text {self.text:,} B  .rodata {self.rodata:,} B  .data {self.data:,} B  .bss {self.bss:,} B "
+            f"  .text {self.text:,} B{rodata}  .data {self.data:,} B  .bss {self.bss:,} B "
             f"(weights {self.weight_bytes:,} B const in flash; arena {self.arena_bytes:,} B and I/O "
             f"{self.io_bytes:,} B in .bss)",
             f"  stack: {self.stack_reserved:,} B reserved; {static}; {measured}",
@@ -102,8 +104,8 @@ def measure(target: Target, sections: list[Section], plan: MemoryPlan, weight_by
     sizes: dict[str, int] = {}
     flash = ram = 0
     for s in sections:
-        if s.name == ".stack":
-            continue                        # the reservation, accounted separately
+        if s.name in (".stack", ".tbss"):
+            continue    # the stack reservation is added below; .tbss is laid out by .tbss_space
         sizes[s.name] = sizes.get(s.name, 0) + s.size
         if in_flash(s):
             flash += s.size

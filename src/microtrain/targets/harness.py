@@ -43,7 +43,9 @@ def _io_type(graph: Graph, name: str) -> TensorType:
     return TensorType(c.shape, c.dtype)
 
 
-def main_c(graph: Graph, prefix: str = "mt_network") -> str:
+def main_c(graph: Graph, prefix: str = "mt_network", *, paint_stack: bool = True) -> str:
+    """The harness main. paint_stack=False for the host (no picolibc linker
+    symbols there; the stack is not measured)."""
     ins = [_io_type(graph, n).nbytes for n in graph.inputs]
     outs = [_io_type(graph, n).nbytes for n in graph.outputs]
     decl = [f"static uint8_t mt_in{i}[{max(n, 1)}] __attribute__((aligned(8)));" for i, n in enumerate(ins)]
@@ -62,6 +64,7 @@ def main_c(graph: Graph, prefix: str = "mt_network") -> str:
 #include <string.h>
 #include "network.h"
 #include "mt_target_hooks.h"
+#define MT_PAINT_STACK {int(paint_stack)}
 
 {chr(10).join(decl)}
 static const void *const mt_inputs[] = {{{in_ptrs}}};
@@ -89,6 +92,7 @@ void mt_debug_dump(int layer, const void *p, size_t n)
 }}
 #endif
 
+#if MT_PAINT_STACK
 /* The stack reserved by the linker script is [__heap_end, __stack). */
 extern uint32_t __heap_end[], __stack[];
 #define MT_PAINT 0x{STACK_PAINT:08X}u
@@ -110,6 +114,11 @@ static uint32_t mt_stack_peak(void)
   while (p < __stack && *p == MT_PAINT) p++;
   return (uint32_t)((uintptr_t)__stack - (uintptr_t)p);
 }}
+#else
+static void mt_paint_stack(void) {{}}
+static uint32_t mt_stack_peak(void) {{ return 0; }}
+static uint32_t __stack[1], __heap_end[1];
+#endif
 
 int main(void)
 {{

@@ -46,7 +46,7 @@ class Profile:
             lines.append(f"{r.name[:28]:<28} {r.op[:18]:<18} {r.macs:>12,} {r.instructions:>14,} {ipm:>10}")
         ipm = f"{self.instructions_per_mac:.2f}" if self.macs else "-"
         lines.append(f"{'network total':<47} {self.macs:>12,} {self.instructions:>14,} {ipm:>10}")
-        lines.append(f"whole program (startup + semihosting I/O): {self.program_instructions:,} instructions")
+        lines.append(f"whole program (startup, file I/O, exit): {self.program_instructions:,} instructions")
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -161,6 +161,59 @@ def _oracle(model, inputs, cm):
 
 
 @cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
+              help=".npz with arrays x (inputs, batch first) and y (labels/targets); optional x_val, y_val.")
+@click.option("--strategy", default="full", show_default=True,
+              help="full | last-layer | layers | bias-only | lora")
+@click.option("--layers", default=None, help="For --strategy layers: names or glob patterns, comma-separated.")
+@click.option("--loss", default="cross_entropy", show_default=True, help="cross_entropy | mse")
+@click.option("--optimizer", default="sgd", show_default=True, help="sgd | adam")
+@click.option("--lr", default=0.01, show_default=True, type=float)
+@click.option("--momentum", default=0.0, show_default=True, type=float)
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--epochs", default=1, show_default=True, type=int)
+@click.option("--batch", default=1, show_default=True, type=int, help="Samples per optimizer step.")
+@click.option("--micro-batch", default=None, type=int, help="Samples per forward/backward pass (gradient accumulation).")
+@click.option("--lora-rank", default=4, show_default=True, type=int)
+@click.option("--lora-alpha", default=8.0, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("-o", "--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the trained inference model here (.onnx). Never overwrites MODEL.")
+def train(model, data_path, strategy, layers, loss, optimizer, lr, momentum, weight_decay, epochs, batch,
+          micro_batch, lora_rank, lora_alpha, seed, out_path):
+    """Fine-tune MODEL in the generated C training step on --data."""
+    from .training import compile_training
+    if out_path and Path(out_path).resolve() == Path(model).resolve():
+        raise MicrotrainError(f"-o {out_path} would overwrite the input model; choose another path")
+    try:
+        data = dict(np.load(data_path))
+    except Exception as exc:
+        raise MicrotrainError(f"{data_path}: cannot read training data ({type(exc).__name__}); "
+                              "give an .npz with arrays x and y") from None
+    if "x" not in data or "y" not in data:
+        raise MicrotrainError(f"{data_path}: needs arrays 'x' and 'y' (found {sorted(data)})")
+    trainer = compile_training(model, strategy=strategy, layers=layers, loss=loss, optimizer=optimizer, lr=lr,
+                               momentum=momentum, weight_decay=weight_decay, batch=batch,
+                               micro_batch=micro_batch, lora_rank=lora_rank, lora_alpha=lora_alpha)
+    x, y = data["x"], data["y"]
+    xv, yv = data.get("x_val", x), data.get("y_val", y)
+    from tqdm import tqdm
+    rows = []
+    for epoch in tqdm(range(1, epochs + 1), desc="training", unit="epoch"):
+        hist = trainer.fit(x, y, epochs=1, shuffle=True, seed=seed + epoch)
+        ev = trainer.evaluate(xv, yv)
+        rows.append((epoch, hist["loss"][0], ev.get("loss"), ev.get("accuracy")))
+    click.echo(f"{'epoch':>5} {'train loss':>11} {'eval loss':>10} {'eval acc':>9}")
+    for e, tl, vl, acc in rows:
+        click.echo(f"{e:>5} {tl:>11.4f} {vl:>10.4f} " + (f"{acc:>9.3f}" if acc is not None else f"{'-':>9}"))
+    click.echo(trainer.report.table())
+    if out_path:
+        trainer.export_onnx(out_path)
+        click.echo(f"wrote the trained inference model to {out_path}")
+
+
+@cli.command()
 def ops():
     """List the supported ONNX operators."""
     from .ops.registry import compiled_ops, supported_ops

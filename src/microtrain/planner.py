@@ -141,18 +141,48 @@ def lower_bound(buffers: list[Buffer], steps: int) -> int:
 
 
 def assign_offsets(buffers: list[Buffer]) -> int:
+    """Place buffers with several greedy orders (and first-fit / best-fit gap
+    choice) and keep the smallest arena; each try is O(n^2) on a few hundred
+    buffers at most, so trying a handful costs nothing next to compiling C."""
+    orders = [
+        lambda b: (-b.size, b.start, b.id),                      # largest first
+        lambda b: (-(b.size * (b.end - b.start + 1)), b.id),     # largest area first
+        lambda b: (b.start, -b.size, b.id),                      # in execution order
+        lambda b: (-(b.end - b.start), -b.size, b.id),           # longest-lived first
+    ]
+    best, best_offsets = None, None
+    for key in orders:
+        for best_fit in (False, True):
+            offsets = _place(sorted(buffers, key=key), best_fit)
+            arena = max((offsets[b.id] + b.size for b in buffers), default=0)
+            if best is None or arena < best:
+                best, best_offsets = arena, offsets
+    for b in buffers:
+        b.offset = best_offsets[b.id]
+    return best or 0
+
+
+def _place(order: list[Buffer], best_fit: bool) -> dict[int, int]:
+    offsets: dict[int, int] = {}
     placed: list[Buffer] = []
-    for b in sorted(buffers, key=lambda b: (-b.size, b.start, b.id)):
+    for b in order:
         clashes = sorted((p for p in placed if p.start <= b.end and b.start <= p.end),
-                         key=lambda p: p.offset)
-        offset = 0
+                         key=lambda p: offsets[p.id])
+        # free gaps between the clashing buffers, then the space above them all
+        gaps, cursor = [], 0
         for p in clashes:
-            if offset + b.size <= p.offset:
-                break
-            offset = max(offset, p.offset + p.size)
-        b.offset = offset
+            if offsets[p.id] - cursor >= b.size:
+                gaps.append((offsets[p.id] - cursor, cursor))
+            cursor = max(cursor, offsets[p.id] + p.size)
+        if best_fit and gaps:
+            offset = min(gaps)[1]
+        elif gaps:
+            offset = gaps[0][1]
+        else:
+            offset = cursor
+        offsets[b.id] = offset
         placed.append(b)
-    return max((b.offset + b.size for b in buffers), default=0)
+    return offsets
 
 
 def check_plan(plan: MemoryPlan) -> None:

@@ -14,7 +14,7 @@ from onnx import helper
 
 import microtrain
 from microtrain.errors import BuildError, MicrotrainError
-from microtrain.targets import APT_PACKAGES, TARGETS, Target, TargetFitError, get_target
+from microtrain.targets import APT_PACKAGES, TARGETS, TargetFitError, get_target
 from microtrain.targets.emulator import run_guest
 from microtrain.targets.toolchain import build_firmware, symbol_address
 from onnx_check import assert_close, make_model
@@ -244,3 +244,17 @@ def test_host_profile_with_callgrind():
     assert [r.name for r in p.layers] == ["conv", "relu", "flatten", "fc"]
     assert sum(r.instructions for r in p.layers) <= p.instructions < p.program_instructions
     assert p.layers[0].instructions > 3 * p.layers[0].macs
+
+
+@pytest.mark.parametrize("target,call,link_reg", [("rv32imc", "jal ra, mt_layer_marker", "ra"),
+                                                  ("cortex-m4", "bl mt_layer_marker", "lr")])
+def test_plugin_counts_a_known_instruction_sequence_exactly(tmp_path, target, call, link_reg):
+    # Between the two marker hits: the marker's return (1), 100 nops, the call (1).
+    main = _hand_written_project(tmp_path, f"""
+  __asm__ volatile("{call}\\n .rept 100\\n nop\\n .endr\\n {call}" ::: "memory", "{link_reg}");
+  return 0;""")
+    main = "__attribute__((noinline, noipa)) void mt_layer_marker(void) { __asm__ volatile(\"\"); }\n" + main
+    fw = build_firmware(tmp_path, get_target(target), "mt_network", main)
+    got = run_guest(fw, {}, count=True, marker=symbol_address(fw, "mt_layer_marker"))
+    assert len(got.marks) == 2 and got.marks[1] - got.marks[0] == 102
+    assert got.total_instructions > got.marks[1]

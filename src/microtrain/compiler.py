@@ -11,14 +11,13 @@ import numpy as np
 
 from .build import build_host, run_exe
 from .codegen.emit import generate, write_project
-from .errors import MicrotrainError
 from .frontend import InputShapes, ModelLike, onnx_to_ir
 from .ir import Graph, TensorType
 from .passes import run_passes
 from .planner import MemoryPlan, plan_memory
 from .golden import check_inputs, interpret
 from .report import Report, make_report
-from .targets import TARGETS, Footprint, Profile, Target, get_target
+from .targets import Footprint, Profile, Target, get_target
 
 
 def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:

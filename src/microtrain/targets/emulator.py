@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -122,6 +121,3 @@ def _read_counts(path: Path, what: str) -> tuple[int, list[int]]:
         raise BuildError(f"{what}: the instruction-count plugin's results are incomplete")
     return total, marks
 
-
-def qemu_available(fw_target) -> bool:
-    return shutil.which(fw_target.emulator.binary) is not None

@@ -2,7 +2,7 @@
 and the compile-time check that it fits, with numbers and advice."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import MicrotrainError

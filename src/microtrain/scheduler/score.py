@@ -33,8 +33,10 @@ def score(pb: Problem, orderings: np.ndarray, objective: str = "energy", allocat
     if objective == "energy":
         obj = costs.energy
     elif objective == "latency":
-        # ties on latency are common: break them by energy without changing the order of latencies
-        obj = costs.latency * (1.0 + 1e-9 * costs.energy / np.max(costs.energy))
+        # ties on latency are common: break them by energy, scaled by a per-problem
+        # constant (not per batch) so scores do not depend on what else is in the call
+        scale = pb.layer.macs * (pb.hw.mac_energy + sum(m.read_energy + m.write_energy for m in pb.hw.memories) + 1.0)
+        obj = costs.latency * (1.0 + 1e-9 * costs.energy / scale)
     else:
         obj = costs.energy * costs.latency
     return Scored(objective=np.where(alloc.valid, obj, np.inf), costs=costs, alloc=alloc)

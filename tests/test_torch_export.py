@@ -136,3 +136,18 @@ def test_missing_torch_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)     # makes `import torch` raise ImportError
     with pytest.raises(MicrotrainError, match=r"pip install torch==2\.13\.0"):
         microtrain.from_torch(object(), np.zeros(1))
+
+
+def test_shape_arithmetic_is_folded_to_constants():
+    """nn.MultiheadAttention traces Shape->Gather->Mod->Concat chains; with
+    fixed shapes they become constants (and the result still matches torch)."""
+    torch.manual_seed(3)
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    x = torch.randn(1, 5, 16)
+    proto = microtrain.from_torch(layer, x)
+    ops = {n.op_type for n in proto.graph.node}
+    assert not ops & {"Shape", "Constant", "Mod", "Cast", "Concat"}, ops
+    onnx.checker.check_model(proto)
+    with torch.no_grad():
+        want = layer.eval()(x).numpy()
+    assert_close(ort_run(proto, {"input": x.numpy()})["output"], want, 1e-4, 1e-4, "folded export vs torch")

@@ -69,6 +69,81 @@ def _strip_name_prefix(model, prefix: str) -> None:
         n.name = fix(n.name)
 
 
+# Folding static shape arithmetic: only nodes whose inputs are this small (the
+# weights were already folded by PyTorch; this is Shape->Gather->Concat math).
+FOLD_MAX_ELEMENTS = 4096
+
+
+def _static_shapes(model) -> dict[str, list[int]]:
+    from onnx import shape_inference
+    inferred = shape_inference.infer_shapes(model)
+    shapes = {}
+    g = inferred.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+            shapes[vi.name] = [int(d.dim_value) for d in tt.shape.dim]
+    return shapes
+
+
+def _shape_value(node, shape: list[int]):
+    import numpy as np
+    rank = len(shape)
+    attrs = {a.name: a.i for a in node.attribute}
+    start, end = attrs.get("start", 0), attrs.get("end", rank)
+    start, end = (start + rank if start < 0 else start), (end + rank if end < 0 else end)
+    start, end = min(max(start, 0), rank), min(max(end, 0), rank)
+    return np.array(shape[start:max(start, end)], dtype=np.int64)
+
+
+def _evaluate_node(node, inputs: dict, opset_imports):
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    names = [i for i in node.input if i]
+    graph = helper.make_graph([node], "fold", [helper.make_value_info(i, helper.TypeProto()) for i in names],
+                              [helper.make_value_info(o, helper.TypeProto()) for o in node.output if o])
+    model = helper.make_model(graph, opset_imports=opset_imports)
+    return ReferenceEvaluator(model).run(None, {i: inputs[i] for i in names})
+
+
+def fold_static_shape_arithmetic(model) -> None:
+    """With fixed input shapes, the Shape -> Gather -> Mod -> Concat chains the
+    TorchScript exporter records (e.g. inside nn.MultiheadAttention) compute
+    constants. Replace them by initializers so the graph is static: Shape of a
+    tensor with an inferred static shape, and any small node whose inputs are
+    all constants (evaluated with ONNX's reference implementation)."""
+    import numpy as np
+    from onnx import numpy_helper
+    g = model.graph
+    shapes = _static_shapes(model)
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    graph_outputs = {o.name for o in g.output}
+    kept, folded = [], {}
+    for node in g.node:
+        values = None
+        standard = node.domain in ("", "ai.onnx")
+        if not standard or graph_outputs.intersection(node.output):
+            pass
+        elif node.op_type == "Shape" and node.input[0] in shapes:
+            values = [_shape_value(node, shapes[node.input[0]])]
+        elif node.op_type == "Constant" or (
+                node.input and all(i in consts for i in node.input if i)
+                and sum(consts[i].size for i in node.input if i) <= FOLD_MAX_ELEMENTS):
+            values = _evaluate_node(node, consts, model.opset_import)
+        if values is None:
+            kept.append(node)
+            continue
+        for name, value in zip(node.output, values):
+            if name:
+                consts[name] = folded[name] = np.asarray(value)
+    if not folded:
+        return
+    used = {i for n in kept for i in n.input} | graph_outputs
+    del g.node[:]
+    g.node.extend(kept)
+    g.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items() if k in used)
+
+
 def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = None, *,
                input_names: Optional[Sequence[str]] = None,
                output_names: Optional[Sequence[str]] = None,
@@ -83,6 +158,8 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
     * Names: inputs are called `input` (one input) or `input_0`, `input_1`, ...;
       outputs `output` or `output_0`, `output_1`, ...; unless `input_names` /
       `output_names` are given.
+    * Shape arithmetic recorded by the tracer (Shape -> Gather -> Concat ->
+      Reshape chains) is folded into constants, since the shapes are fixed.
     * `path`: when given, the model is also written there.
 
     Uses PyTorch's TorchScript-based exporter (`dynamo=False`): the default
@@ -129,6 +206,7 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
 
     model = onnx.load_from_string(buf.getvalue())
     _strip_name_prefix(model, _WRAPPED + ".")
+    fold_static_shape_arithmetic(model)
     if path is not None:
         onnx.save(model, os.fspath(path))
     return model

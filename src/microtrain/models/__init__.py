@@ -1,0 +1,122 @@
+"""Reference models of microtrain's on-device-training work, as PyTorch
+definitions with ONNX export helpers.
+
+* `eegnet`           — EEGNet-family motor-imagery net (MI-BMInet-like), 8 x 1000 EEG.
+* `epidenet`         — EpiDeNet-like EOG net, five conv/pool blocks, 2 x 1000 EOG.
+* `cct`              — CCT-2/3x2 Compact Convolutional Transformer, 32 x 32 RGB.
+* `tiny_transformer` — a one-layer pre-norm Transformer classifier for tests.
+* `norm_swap`        — replace BatchNorm by per-sample norms (GroupNorm / LayerNorm-like).
+
+Every model module exposes the same three functions:
+
+    build(seed=0, **kwargs)            -> torch.nn.Module (seeded init)
+    input_shape(batch=1, **kwargs)     -> tuple of ints
+    export(path=None, batch=1, **kwargs) -> onnx.ModelProto (via microtrain.from_torch)
+
+PyTorch is optional: this package imports without it, and each model module
+imports torch when it is itself imported (`get_model` gives the clear error
+when torch is missing). See docs/models.md for sizes and MACs."""
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Optional, Sequence, Union
+
+from ..errors import MicrotrainError
+
+MODEL_NAMES = ("eegnet", "epidenet", "cct", "tiny_transformer")
+
+
+def get_model(name: str):
+    """The model module called `name` (one of MODEL_NAMES)."""
+    if name not in MODEL_NAMES:
+        raise MicrotrainError(f"unknown reference model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    from ..torch_export import _import_torch
+    _import_torch()   # the clear 'PyTorch is not installed' error, before any model code runs
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed PyTorch's global generator (parameter init uses it)."""
+    import torch
+    torch.manual_seed(int(seed))
+
+
+def count_parameters(module) -> int:
+    """Number of trainable parameters (learnable tensors' elements)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def export_module(module, shape: Sequence[int], path: Union[str, os.PathLike, None] = None):
+    """Export `module` at the fixed input `shape` with `microtrain.from_torch`
+    (eval mode, input `input`, output `output`), with `Shape` nodes of
+    statically shaped tensors replaced by constants (see `fold_static_shapes`)."""
+    import onnx
+    import torch
+    from ..torch_export import from_torch
+    model = fold_static_shapes(from_torch(module, torch.zeros(tuple(shape))))
+    if path is not None:
+        onnx.save(model, os.fspath(path))
+    return model
+
+
+def fold_static_shapes(model):
+    """Replace every `Shape` node whose input has a fully static shape by an
+    int64 initializer, repeating until none is left that can be folded.
+    PyTorch's exporter leaves such nodes in some graphs (nn.GroupNorm's
+    decomposition reads its input's shape at run time), and microtrain's
+    frontend does not fold `Shape` of a run-time tensor yet."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    while _fold_shape_nodes_once(out):
+        pass
+    return out
+
+
+def _static_dims(model) -> dict:
+    """Tensor name -> list of dims, for tensors whose shape ONNX shape inference fixes."""
+    from onnx import shape_inference
+
+    g = shape_inference.infer_shapes(model, data_prop=True).graph
+    dims = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        shape = vi.type.tensor_type.shape
+        if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in shape.dim):
+            dims[vi.name] = [d.dim_value for d in shape.dim]
+    for init in g.initializer:
+        dims[init.name] = list(init.dims)
+    return dims
+
+
+def _fold_shape_nodes_once(model) -> bool:
+    import numpy as np
+    from onnx import numpy_helper
+
+    dims = _static_dims(model)
+    kept, folded = [], False
+    for node in model.graph.node:
+        if node.op_type == "Shape" and node.input[0] in dims:
+            attrs = {a.name: a.i for a in node.attribute}
+            shape = dims[node.input[0]]
+            start, end = attrs.get("start", 0), attrs.get("end", len(shape))
+            value = np.array(shape[start:end], dtype=np.int64)   # ONNX clamps like a Python slice
+            model.graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+            folded = True
+        else:
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return folded
+
+
+def check_choice(what: str, value, choices: Sequence) -> None:
+    if value not in choices:
+        raise MicrotrainError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_positive(**values: Optional[int]) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise MicrotrainError(f"{name} must be a positive integer, got {value!r}")

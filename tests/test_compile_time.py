@@ -22,11 +22,11 @@ SHAPE_OF_RUNTIME_BUG = pytest.mark.xfail(strict=True, reason="infer.py does not 
 SCALAR_CONST_BUG = pytest.mark.xfail(strict=True, reason="0-d constants become 1-d in frontend/infer")
 
 
-def folded_then_add(nodes, consts, folded="c", shape=None, out_dtype=np.float32):
+def folded_then_add(nodes, consts, folded="c", shape=(2, 3)):
     """x + <value computed by `nodes` from constants>; checks it folded away."""
     c = helper.make_node("Cast", [folded], ["cf"], to=TensorProto.FLOAT)
     add = helper.make_node("Add", ["x", "cf"], ["y"])
-    x = rng.standard_normal(shape or (2, 3)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     m = make_model(nodes + [c, add], {"x": x}, ["y"], consts)
     cm, _ = check_model(m, {"x": x})
     assert [n.op for n in cm.graph.nodes] == ["Add"], [n.op for n in cm.graph.nodes]

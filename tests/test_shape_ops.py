@@ -93,6 +93,13 @@ def test_dropout_with_ratio_and_training_false():
     check_model(m, {"x": x})
 
 
+def test_dropout_mask_output_rejected():
+    node = helper.make_node("Dropout", ["x"], ["y", "mask"], name="drop_mask")
+    m = make_model([node], {"x": rand(2, 3)}, ["y", "mask"], output_dtypes={"mask": np.bool_}, opset=13)
+    with pytest.raises(UnsupportedOpError, match="drop_mask.*mask"):
+        microtrain.compile(m)
+
+
 def test_view_of_input_feeds_compute_and_view_is_output():
     """x -> Reshape (view of a graph input) -> Relu -> Flatten (graph output)."""
     x = rand(2, 3, 4)
@@ -345,3 +352,33 @@ def test_expand_bad_shape_names_node():
     m = make_model([node], {"x": rand(3, 2)}, ["y"], {"s": np.array([4, 3], I64)})
     with pytest.raises(MicrotrainError, match="exp.*broadcast"):
         microtrain.compile(m)
+
+
+# ---- other element sizes: the kernels move bytes, not floats -------------------------
+
+# onnxruntime (the oracle) has no int16 Pad kernel.
+MOVEMENT_CASES = [(c, d) for c in ["transpose", "slice", "expand", "pad", "concat", "split"]
+                  for d in [np.int8, np.uint8, np.int16, np.int32, np.int64, np.float64]
+                  if (c, d) != ("pad", np.int16)]
+
+
+@pytest.mark.parametrize("case,dtype", MOVEMENT_CASES)
+def test_data_movement_other_dtypes(dtype, case):
+    x = rng.integers(-100, 100, (3, 4, 2)).astype(dtype)
+    if case == "transpose":
+        run_single("Transpose", x, attrs={"perm": [2, 0, 1]})
+    elif case == "slice":
+        run_single("Slice", x, consts={"starts": np.array([3, 1], I64), "ends": np.array([0, 4], I64),
+                                       "axes": np.array([1, 0], I64), "steps": np.array([-2, 1], I64)})
+    elif case == "expand":
+        run_single("Expand", x[:, :1], consts={"shape": np.array([2, 3, 5, 2], I64)})
+    elif case == "pad":
+        run_single("Pad", x, attrs={"mode": "reflect"}, consts={"pads": np.array([1, 2, 0, 0, 1, 1], I64)},
+                   opset=13)
+    elif case == "concat":
+        inputs = {"x": x, "b": x[:, :1].copy()}
+        m = make_model([helper.make_node("Concat", ["x", "b"], ["y"], axis=1)], inputs, ["y"],
+                       output_dtypes={"y": dtype})
+        check_model(m, inputs)
+    else:
+        run_single("Split", x, attrs={"axis": 1}, consts={"split": np.array([1, 3], I64)}, n_out=2)

@@ -242,3 +242,24 @@ def test_torch_export_with_dynamic_batch_folds():
     got, want = cm.run({"x": x}), ort_run(model, {"x": x})
     for name in cm.output_names:
         assert_close(got[name], want[name], what=name)
+
+
+def test_int64_shape_arithmetic_through_data_movement_ops():
+    """Slice, Unsqueeze, Squeeze, Concat, Transpose, Expand, Split and Cast folded on int64."""
+    nodes = [helper.make_node("Shape", ["w"], ["s"]),                        # [5, 4, 3]
+             helper.make_node("Slice", ["s", "one", "big"], ["t"]),          # [4, 3]
+             helper.make_node("Unsqueeze", ["t", "ax0"], ["u"]),             # [[4, 3]]
+             helper.make_node("Transpose", ["u"], ["ut"]),                   # [[4], [3]]
+             helper.make_node("Squeeze", ["ut", "ax1"], ["q"]),              # [4, 3]
+             helper.make_node("Split", ["q"], ["q0", "q1"], axis=0),        # [4], [3]
+             helper.make_node("Mul", ["q0", "q1"], ["p"]),                   # [12]
+             helper.make_node("Expand", ["p", "one"], ["pe"]),               # [12]
+             helper.make_node("Concat", ["minus1", "pe"], ["shp"], axis=0),  # [-1, 12]
+             helper.make_node("Reshape", ["x", "shp"], ["y"])]
+    consts = {"w": np.zeros((5, 4, 3), np.float32), "one": np.array([1], I64),
+              "big": np.array([np.iinfo(I64).max], I64), "ax0": np.array([0], I64),
+              "ax1": np.array([1], I64), "minus1": np.array([-1], I64)}
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    cm, _ = check_model(make_model(nodes, {"x": x}, ["y"], consts, opset=13), {"x": x})
+    assert [n.op for n in cm.graph.nodes] == ["Reshape"]
+    assert cm.graph.types["y"].shape == (2, 12)

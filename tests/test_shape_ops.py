@@ -382,3 +382,10 @@ def test_data_movement_other_dtypes(dtype, case):
         check_model(m, inputs)
     else:
         run_single("Split", x, attrs={"axis": 1}, consts={"split": np.array([1, 3], I64)}, n_out=2)
+
+
+def test_slice_opset9_attributes():
+    x = rand(5, 6)
+    node = helper.make_node("Slice", ["x"], ["y"], starts=[1, -4], ends=[4, 1000], axes=[0, 1])
+    m = make_model([node], {"x": x}, ["y"], opset=9)
+    check_model(m, {"x": x})

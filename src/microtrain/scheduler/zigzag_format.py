@@ -45,6 +45,8 @@ def spatial_from_zigzag_mapping(mapping: Any, layer_name: str = "default") -> tu
     unroll: dict[str, str] = {}
     limit: dict[str, int] = {}
     for adim, items in (entry.get("spatial_mapping") or {}).items():
+        if isinstance(items, list) and len(items) == 2 and isinstance(items[1], int):
+            items = [f"{items[0]}, {items[1]}"]  # [K, 4] written as a YAML list
         first = items[0] if isinstance(items, list) else items
         dim, _, factor = str(first).partition(",")
         unroll[str(adim)] = dim.strip()

@@ -8,7 +8,7 @@ from onnx import helper
 
 import microtrain
 from microtrain.errors import MicrotrainError
-from onnx_check import check_model, make_model
+from onnx_check import assert_close, check_model, make_model, ort_run
 
 rng = np.random.default_rng(0)
 
@@ -120,3 +120,17 @@ def test_error_bad_axes(axes):
                    {"x": x}, ["y"], opset=13)
     with pytest.raises(MicrotrainError, match="'red'"):
         microtrain.compile(m)
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceProd", "ReduceL2", "ReduceSumSquare",
+                                "ReduceMin", "ReduceMax", "ReduceLogSumExp"])
+def test_reduce_empty_set(op):
+    # Reducing a size-0 axis gives the op's identity (ONNX *_empty_set cases).
+    # An ONNX dim of 0 reads as "unknown", so the shape is given at compile time.
+    x = np.zeros((2, 0, 4), dtype=np.float32)
+    node = helper.make_node(op, ["x", "axes"], ["y"], keepdims=1)
+    m = make_model([node], {"x": x}, ["y"], {"axes": np.array([1], np.int64)}, opset=18)
+    cm = microtrain.compile(m, input_shapes={"x": x.shape})
+    want = ort_run(m, {"x": x})["y"]
+    assert_close(cm.reference({"x": x})["y"], want, what="golden vs onnxruntime")
+    assert_close(cm.run({"x": x})["y"], want, what="C vs onnxruntime")

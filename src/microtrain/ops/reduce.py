@@ -63,10 +63,14 @@ def _numpy_reduce(op, x, axes):
         return np.sum(x, axis=axes, keepdims=True)
     if op == "ReduceMean":
         return np.mean(x, axis=axes, keepdims=True)
-    if op == "ReduceMax":
-        return np.max(x, axis=axes, keepdims=True)
-    if op == "ReduceMin":
-        return np.min(x, axis=axes, keepdims=True)
+    if op in ("ReduceMax", "ReduceMin"):
+        fn = np.max if op == "ReduceMax" else np.min
+        if x.size:
+            return fn(x, axis=axes, keepdims=True)
+        # an empty reduction gives the identity: -inf/+inf, or the int limits
+        info = np.iinfo(x.dtype) if np.issubdtype(x.dtype, np.integer) else None
+        lo, hi = (info.min, info.max) if info else (-np.inf, np.inf)
+        return fn(x, axis=axes, keepdims=True, initial=lo if op == "ReduceMax" else hi)
     if op == "ReduceProd":
         return np.prod(x, axis=axes, keepdims=True)
     if op == "ReduceL1":
@@ -77,7 +81,9 @@ def _numpy_reduce(op, x, axes):
         return np.sum(np.square(x), axis=axes, keepdims=True)
     if op == "ReduceLogSum":
         return np.log(np.sum(x, axis=axes, keepdims=True))
-    m = np.max(x, axis=axes, keepdims=True) if x.size else x
+    if x.size == 0:
+        return np.log(np.sum(x, axis=axes, keepdims=True))  # log(0) = -inf
+    m = np.max(x, axis=axes, keepdims=True)
     return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
 
 

@@ -55,7 +55,7 @@ void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y,
                    const int32_t *shape, const int32_t *reduced, int32_t out_size)
 {
   int32_t idx[MT_MAX_RANK], ostride[MT_MAX_RANK];
-  int32_t i, d, acc = 1, count = 1;
+  int32_t i, d, acc = 1, count = 1, empty = 0;
   float init = 0.0f;
   /* Output strides of each input dim: 0 on reduced dims. */
   for (d = ndim - 1; d >= 0; d--) {
@@ -66,7 +66,9 @@ void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y,
   else if (op == MT_REDUCE_MIN) init = INFINITY;
   else if (op == MT_REDUCE_PROD) init = 1.0f;
   for (i = 0; i < out_size; i++) y[i] = init;
-  switch (op) {
+  /* An empty input leaves every output at the identity (ONNX's empty set). */
+  for (d = 0; d < ndim; d++) if (shape[d] == 0) empty = 1;
+  if (!empty) switch (op) {
   case MT_REDUCE_MAX:        MT_REDUCE_SWEEP(MT_ID, MT_MAX_ACC); break;
   case MT_REDUCE_MIN:        MT_REDUCE_SWEEP(MT_ID, MT_MIN_ACC); break;
   case MT_REDUCE_PROD:       MT_REDUCE_SWEEP(MT_ID, MT_MUL_ACC); break;

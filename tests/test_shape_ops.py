@@ -389,3 +389,25 @@ def test_slice_opset9_attributes():
     node = helper.make_node("Slice", ["x"], ["y"], starts=[1, -4], ends=[4, 1000], axes=[0, 1])
     m = make_model([node], {"x": x}, ["y"], opset=9)
     check_model(m, {"x": x})
+
+
+def test_collapse_helpers_preserve_meaning():
+    """The axis-merging done before calling the kernels, checked against numpy
+    on random shapes (size-1 axes included), without compiling."""
+    from numpy.lib.stride_tricks import as_strided
+    from microtrain.ops.slice import collapse_strided, dense_strides
+    from microtrain.ops.transpose import collapse_transpose
+    for _ in range(300):
+        rank = int(rng.integers(1, 6))
+        shape = tuple(int(d) for d in rng.choice([1, 1, 2, 3], rank))
+        x = np.arange(int(np.prod(shape))).reshape(shape)
+        perm = [int(p) for p in rng.permutation(rank)]
+        in_shape, new_perm = collapse_transpose(shape, perm)
+        got = x.reshape(in_shape).transpose(new_perm).reshape(-1)
+        np.testing.assert_array_equal(got, x.transpose(perm).reshape(-1))
+        strides = [dense_strides(shape)[p] for p in perm]
+        out_shape = [shape[p] for p in perm]
+        cs, cst = collapse_strided(out_shape, strides)
+        flat = x.reshape(-1)
+        view = as_strided(flat, cs, [s * flat.itemsize for s in cst])
+        np.testing.assert_array_equal(view.reshape(-1), x.transpose(perm).reshape(-1))

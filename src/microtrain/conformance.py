@@ -229,10 +229,11 @@ def _compare(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> Opt
     rtol, atol = max(rtol, MT_RTOL), max(atol, MT_ATOL * scale)
     g, w = got.astype(np.float64), want.astype(np.float64)
     same_special = (np.isnan(g) & np.isnan(w)) | (np.isinf(w) & (g == w))
-    bad = ~same_special & ~(np.abs(g - w) <= atol + rtol * np.abs(w))
+    with np.errstate(invalid="ignore"):        # inf - inf where both are the same inf
+        err = np.where(same_special, 0.0, np.abs(g - w))
+    bad = ~same_special & ~(err <= atol + rtol * np.abs(w))
     if not bad.any():
         return None
-    err = np.where(same_special, 0.0, np.abs(g - w))
     idx = np.unravel_index(int(np.nanargmax(np.where(bad, err, -1.0))), w.shape)
     return (f"{int(bad.sum())}/{w.size} elements off; worst at {tuple(int(i) for i in idx)}: "
             f"got {g[idx]:.7g}, expected {w[idx]:.7g} (rtol {rtol:g}, atol {atol:g})")

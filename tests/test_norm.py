@@ -139,3 +139,20 @@ def test_error_groupnorm_bad_groups_or_affine(groups, opset, n_affine):
     m = make_model([node], {"x": x}, ["y"], inits, opset=opset)
     with pytest.raises(MicrotrainError, match="'gn'"):
         microtrain.compile(m)
+
+
+def test_error_layernorm_scale_does_not_broadcast():
+    x = _randn(2, 4, 6)
+    node = helper.make_node("LayerNormalization", ["x", "scale"], ["y"], name="ln", axis=-1)
+    m = make_model([node], {"x": x}, ["y"], {"scale": _randn(4)})
+    with pytest.raises(MicrotrainError, match="'ln'.*broadcast"):
+        microtrain.compile(m)
+
+
+def test_error_batchnorm_per_activation_spatial():
+    x = _randn(2, 3, 4)
+    node = helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["y"],
+                            name="bn", spatial=0)
+    m = make_model([node], {"x": x}, ["y"], _bn_params(3), opset=7)
+    with pytest.raises(MicrotrainError, match="'bn'.*spatial"):
+        microtrain.compile(m)

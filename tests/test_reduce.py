@@ -58,8 +58,13 @@ CASES = [((7,), [0]), ((3, 5), [1]), ((3, 5), [0]), ((3, 5), [-1, -2]),
          ((2, 3, 4, 5), [-3, -1, 0]), ((2, 3, 4, 5), None)]
 
 
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("shape,axes", CASES)
+# Every op on a representative subset; the kernel's axis handling (shared by
+# all ops) on every case with the three ops of the foundation set.
+OP_CASES = ([(op, *case) for op in OPS[:3] for case in CASES]
+            + [(op, *CASES[i]) for op in OPS[3:] for i in (0, 3, 5, 8, 10, 12)])
+
+
+@pytest.mark.parametrize("op,shape,axes", OP_CASES)
 def test_reduce_axes_as_input(op, shape, axes):
     _run(op, shape, axes, keepdims=int(len(shape) % 2 == 0), axes_as_input=True)
 

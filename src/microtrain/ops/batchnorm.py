@@ -10,7 +10,7 @@ from ..codegen.context import float_literal
 from ..errors import ShapeError, UnsupportedOpError, node_label
 from ..ir import TensorType
 from ._common import require_float, size
-from .registry import register
+from .registry import register, unsupported_attr
 
 
 def _check(node, ins):
@@ -19,6 +19,9 @@ def _check(node, ins):
             f"{node_label(node)}: training-mode BatchNormalization (batch statistics or "
             "running-mean/var outputs) is not supported; export the model in eval mode "
             "(model.eval() before torch.onnx.export)")
+    if int(node.attr("spatial", 1)) != 1:
+        raise unsupported_attr(node, "spatial", node.attr("spatial"),
+                               "per-activation statistics (opset < 9) are not supported")
     shape = ins[0].shape
     if len(shape) < 2:
         raise ShapeError(f"{node_label(node)}: input must have rank >= 2 (N, C, ...), got {shape}")

@@ -21,18 +21,17 @@ def _stat_shape(shape, axis):
 
 
 def _check_affine(node, ins, axis):
+    """scale/bias must broadcast to the normalized shape without growing it."""
     norm_shape = tuple(ins[0].shape[axis:])
     for i, what in ((1, "scale"), (2, "bias")):
         if i < len(ins) and ins[i].present:
             try:
-                np.broadcast_shapes(ins[i].shape, norm_shape)
+                ok = np.broadcast_shapes(ins[i].shape, norm_shape) == norm_shape
             except ValueError:
+                ok = False
+            if not ok:
                 raise ShapeError(f"{node_label(node)}: {what} shape {ins[i].shape} does not "
-                                 f"broadcast to the normalized shape {norm_shape}") from None
-            if len(ins[i].shape) > len(norm_shape) or np.broadcast_shapes(
-                    ins[i].shape, norm_shape) != norm_shape:
-                raise ShapeError(f"{node_label(node)}: {what} shape {ins[i].shape} is larger "
-                                 f"than the normalized shape {norm_shape}")
+                                 f"broadcast to the normalized shape {norm_shape}")
 
 
 def _infer(node, ins):

@@ -168,9 +168,9 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     check_spatial_dims(node, shape)
     geom = pool_geometry(node, shape)
-    indices = ctx.out(1) if len(node.outputs) > 1 and node.outputs[1] else "NULL"
     if not node.outputs[0]:
         raise UnsupportedOpError(f"{node_label(node)}: an omitted Y output is not supported")
+    indices = ctx.out(1) if len(node.outputs) > 1 and node.outputs[1] else "NULL"
     col_major = int(node.attr("storage_order", 0))
     return (f"mt_maxpool_f32({ctx.inp(0)}, {ctx.out(0)}, {indices}, {shape[0] * shape[1]}, "
             f"{ctx.table(geom.table())}, {col_major});")

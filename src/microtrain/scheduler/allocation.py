@@ -103,15 +103,26 @@ def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> 
         ok = np.isfinite(np.take_along_axis(c, best[:, None], axis=1)[:, 0])
         valid &= ok
         return [np.where(ok, best, curs[0])]
+    # candidates are contiguous from each operand's current cut: search only that window
+    wins, offs = [], []
+    for sz, cs, cur in zip(sizes, costs, curs):
+        width = max(1, int(np.max(np.sum(np.isfinite(cs), axis=1))))
+        idx = cur[:, None] + np.arange(width)[None, :]
+        inside = idx < L1
+        idx = np.minimum(idx, L1 - 1)
+        wins.append((np.where(inside, np.take_along_axis(sz, idx, axis=1), np.inf),
+                     np.where(inside, np.take_along_axis(cs, idx, axis=1), np.inf)))
+        offs.append(cur)
+    widths = [w[0].shape[1] for w in wins]
     out = [np.empty(N, dtype=np.int64) for _ in range(n)]
-    rows = max(1, _GRID_BUDGET // (L1 ** n))
+    rows = max(1, _GRID_BUDGET // int(np.prod(widths)))
     for s in range(0, N, rows):
         sl = slice(s, min(N, s + rows))
-        tot_size = _outer_sum([x[sl] for x in sizes])
-        tot_cost = _outer_sum([x[sl] for x in costs])
+        tot_size = _outer_sum([w[0][sl] for w in wins])
+        tot_cost = _outer_sum([w[1][sl] for w in wins])
         bad = tot_size > capacity[sl].reshape((-1,) + (1,) * n)
         if even:
-            bad |= _uneven_mask([c[sl] for c in curs], L1)
+            bad |= _uneven_mask([c[sl] for c in curs], widths)
         tot_cost = np.where(bad, np.inf, tot_cost)
         flat = tot_cost.reshape(tot_cost.shape[0], -1)
         last = flat.shape[1] - 1 - np.argmin(flat[:, ::-1], axis=1)
@@ -119,7 +130,7 @@ def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> 
         valid[sl] &= ok
         idx = np.unravel_index(last, tot_cost.shape[1:])
         for j in range(n):
-            out[j][sl] = np.where(ok, idx[j], curs[j][sl])
+            out[j][sl] = np.where(ok, offs[j][sl] + idx[j], curs[j][sl])
     return out
 
 
@@ -133,22 +144,22 @@ def _outer_sum(arrays: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _uneven_mask(curs: list[np.ndarray], L1: int) -> np.ndarray:
+def _uneven_mask(curs: list[np.ndarray], widths: list[int]) -> np.ndarray:
     """True where two operands split a memory unevenly: a loop position one
-    operand moves into this memory while another leaves it above."""
+    operand moves into this memory while another leaves it above.
+    Grid axis j holds cut curs[j] + i."""
     n = len(curs)
     N = curs[0].shape[0]
-    mask = np.zeros((N,) + (L1,) * n, dtype=bool)
-    k = np.arange(L1)
+    mask = np.zeros((N,) + tuple(widths), dtype=bool)
     for a, b in product(range(n), repeat=2):
         if a == b:
             continue
         shape_a = [1] * n
-        shape_a[a] = L1
+        shape_a[a] = widths[a]
         shape_b = [1] * n
-        shape_b[b] = L1
-        ka = k.reshape(shape_a)[None]
-        kb = k.reshape(shape_b)[None]
+        shape_b[b] = widths[b]
+        ka = curs[a].reshape((N,) + (1,) * n) + np.arange(widths[a]).reshape(shape_a)[None]
+        kb = curs[b].reshape((N,) + (1,) * n) + np.arange(widths[b]).reshape(shape_b)[None]
         ca = curs[a].reshape((N,) + (1,) * n)
         mask |= np.maximum(ca, kb) < ka
     return mask

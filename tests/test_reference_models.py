@@ -194,6 +194,29 @@ def test_build_is_seeded():
     assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
 
 
+def test_fold_static_shapes_replaces_shape_nodes_by_their_values():
+    """Shape(x)[start:end] of a static tensor becomes an int64 initializer; onnxruntime agrees."""
+    from onnx import helper, numpy_helper
+    from onnx_check import make_model
+    from microtrain.models import fold_static_shapes
+
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Shape", ["r"], ["full"]),
+             helper.make_node("Shape", ["r"], ["tail"], start=-2),
+             helper.make_node("Shape", ["r"], ["mid"], start=1, end=2),
+             helper.make_node("Reshape", ["r", "full"], ["y"])]
+    proto = make_model(nodes, {"x": x}, ["y", "full", "tail", "mid"],
+                       output_dtypes={"full": np.int64, "tail": np.int64, "mid": np.int64})
+    folded = fold_static_shapes(proto)
+    assert "Shape" not in {n.op_type for n in folded.graph.node}
+    inits = {t.name: numpy_helper.to_array(t).tolist() for t in folded.graph.initializer}
+    assert (inits["full"], inits["tail"], inits["mid"]) == ([2, 3, 4], [3, 4], [3])
+    want, got = ort_run(proto, {"x": x}), ort_run(folded, {"x": x})
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
 @pytest.mark.xfail(strict=True, raises=MicrotrainError,
                    reason="shared gap: passes/infer.py does not fold Shape of a run-time tensor "
                           "(nn.GroupNorm's export reads it); models.export folds it itself meanwhile")

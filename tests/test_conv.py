@@ -290,3 +290,45 @@ def test_conv_transpose_hand_checked():
 def test_conv_transpose_errors(attrs, x_shape, w_shape, err):
     with pytest.raises(err, match="bad_conv"):
         conv_error(attrs, x_shape, w_shape, op="ConvTranspose")()
+
+
+# ---- gradients (training) ------------------------------------------------------
+
+@pytest.mark.parametrize("nsp,attrs", [
+    (2, dict()),
+    (2, dict(strides=[2, 2], pads=[1, 0, 0, 1])),            # odd input: the stride drops a row and a column
+    (2, dict(dilations=[2, 1], pads=[2, 1, 2, 1], group=2)),
+    (2, dict(auto_pad="SAME_UPPER", strides=[2, 1])),
+    (1, dict(strides=[3], pads=[1, 2], group=4)),             # depthwise
+])
+def test_conv_grads(nsp, attrs):
+    """dX (through a trainable offset on the input), dW and dB vs torch autograd."""
+    import torch
+    from grad_check import check_grads
+    c, g = 4, attrs.get("group", 1)
+    x = rand((2, c, *(7, 6)[:nsp]))
+    params = {"p": rand(x.shape), "w": rand((4, c // g, *(3,) * nsp)), "b": rand((4,))}
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]), helper.make_node("Conv", ["h", "w", "b"], ["y"], **attrs)]
+    geo_attrs = dict(attrs)
+    if geo_attrs.pop("auto_pad", None):
+        geo_attrs["pads"] = [1, 1, 1, 1]  # SAME_UPPER with stride (2, 1) on 7x6 and k=3
+    pads = geo_attrs.get("pads", [0] * (2 * nsp))
+    conv = torch.nn.functional.conv2d if nsp == 2 else torch.nn.functional.conv1d
+
+    def torch_fn(x, p, w, b):
+        h = x + p
+        # torch pads symmetrically: pad explicitly (last axis first), then convolve unpadded
+        h = torch.nn.functional.pad(h, [v for ax in reversed(range(nsp)) for v in (pads[ax], pads[ax + nsp])])
+        return conv(h, w, b, stride=geo_attrs.get("strides", 1), dilation=geo_attrs.get("dilations", 1), groups=g)
+    check_grads(nodes, {"x": x}, params, torch_fn)
+
+
+def test_conv_grad_weight_op_errors_on_mismatched_gradient():
+    from microtrain.ir import Node
+    from microtrain.ops.registry import Value
+    node = Node("mt.ConvGradW", "gw", ["x", "dy"], ["dw"], dict(kernel_shape=[3, 3]), domain="microtrain")
+    from microtrain.ops.registry import get_op
+    from microtrain.ir import TensorType
+    ins = [Value(TensorType((1, 2, 6, 6), np.float32)), Value(TensorType((1, 3, 5, 5), np.float32))]
+    with pytest.raises(ShapeError, match="gw"):
+        get_op(node).infer(node, ins)

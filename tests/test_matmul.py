@@ -184,3 +184,36 @@ def test_runtime_integer_operands_rejected(op):
                    {"b": np.ones((3, 2), np.int64)}, output_dtypes={"y": np.int64})
     with pytest.raises(UnsupportedOpError, match="int_mm"):
         microtrain.compile(m)
+
+
+# ---- gradients (training) ------------------------------------------------------
+
+@pytest.mark.parametrize("trans_a", [0, 1])
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize("c_shape,alpha,beta", [((N,), 1.0, 1.0), ((M, 1), 0.5, -2.0), ((M, N), 1.5, 0.25)])
+def test_gemm_grads(trans_a, trans_b, c_shape, alpha, beta):
+    """dA (through a trainable offset on the input), dB and dC vs torch
+    autograd. A is square so the transposed one still has the batch first,
+    as the training harness wants."""
+    from grad_check import check_grads
+    m = k = 4
+    x = rand((m, k))
+    c_shape = tuple(m if d == M else d for d in c_shape)
+    params = {"p": rand((m, k)), "b": rand((N, k) if trans_b else (k, N)), "c": rand(c_shape)}
+    nodes = [helper.make_node("Add", ["x", "p"], ["a"]),
+             helper.make_node("Gemm", ["a", "b", "c"], ["y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta)]
+
+    def torch_fn(x, p, b, c):
+        a = x + p
+        return alpha * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + beta * c
+    check_grads(nodes, {"x": x}, params, torch_fn)
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (3, 4, 5)),
+                                   ((3, 4), (4,)), ((2, 3, 4), (1, 4, 3)), ((5, 4), (4, 1))])
+def test_matmul_grads(sa, sb):
+    from grad_check import check_grads
+    x = rand(sa)
+    params = {"p": rand(sa), "w": rand(sb)}
+    nodes = [helper.make_node("Add", ["x", "p"], ["a"]), helper.make_node("MatMul", ["a", "w"], ["y"])]
+    check_grads(nodes, {"x": x}, params, lambda x, p, w: (x + p) @ w)

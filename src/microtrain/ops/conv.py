@@ -33,6 +33,7 @@ class ConvGeometry:
     strides: list[int]
     dilations: list[int]
     pad_begin: list[int]
+    pad_end: list[int] = None     # as given (may exceed what the last window uses)
 
     def table(self) -> list[int]:
         """The int32 table `mt_conv_f32`/`mt_conv_transpose_f32` read (layout
@@ -97,7 +98,7 @@ def conv_geometry(node, x_shape, w_shape) -> ConvGeometry:
         raise ShapeError(f"{node_label(node)}: input has {c} channels, weight {tuple(w_shape)} with "
                          f"group={group} expects {c_per_group * group} (and output channels divisible by group)")
     in_size = [int(d) for d in x_shape[2:]]
-    begin, out_size = [], []
+    begin, end, out_size = [], [], []
     for ax in range(nsp):
         span = (a["kernel"][ax] - 1) * a["dilations"][ax] + 1      # dilated kernel extent
         b, e = _conv_pads(a, ax, in_size[ax], span)
@@ -106,8 +107,9 @@ def conv_geometry(node, x_shape, w_shape) -> ConvGeometry:
             raise ShapeError(f"{node_label(node)}: kernel extent {span} is larger than padded input "
                              f"{in_size[ax] + b + e} on spatial axis {ax}")
         begin.append(b)
+        end.append(e)
         out_size.append(out)
-    return ConvGeometry(n, c, m, group, in_size, out_size, a["kernel"], a["strides"], a["dilations"], begin)
+    return ConvGeometry(n, c, m, group, in_size, out_size, a["kernel"], a["strides"], a["dilations"], begin, end)
 
 
 def _conv_pads(a, ax, in_len, span) -> tuple[int, int]:
@@ -136,25 +138,32 @@ def _infer(node, ins):
     return [TensorType((geo.batch, geo.out_channels, *geo.out_size), ins[0].dtype)]
 
 
-def _reference(node, args):
-    x, w = args[0], args[1]
-    b = args[2] if len(args) > 2 else None
-    geo = conv_geometry(node, x.shape, w.shape)
+def tap_windows(x, geo):
+    """For each kernel tap k: (k, the input samples it meets at every output
+    position, as (N, G, C/G, P) float64), zeros where it falls in the padding."""
     nsp = len(geo.in_size)
     # Pad the input only as far as the last window reaches.
     need = [(geo.out_size[ax] - 1) * geo.strides[ax] + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1
             for ax in range(nsp)]
     ends = [max(0, need[ax] - geo.in_size[ax] - geo.pad_begin[ax]) for ax in range(nsp)]
     xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + list(zip(geo.pad_begin, ends)))
-    g, cg, mg = geo.group, geo.in_channels // geo.group, geo.out_channels // geo.group
-    y = np.zeros((geo.batch, geo.out_channels, *geo.out_size))
-    wf = w.astype(np.float64)
     for k in np.ndindex(*geo.kernel):
         window = (slice(None), slice(None)) + tuple(
             slice(k[ax] * geo.dilations[ax],
                   k[ax] * geo.dilations[ax] + (geo.out_size[ax] - 1) * geo.strides[ax] + 1,
                   geo.strides[ax]) for ax in range(nsp))
-        xs = xp[window].reshape(geo.batch, g, cg, -1)          # (N, G, C/G, P)
+        yield k, xp[window].reshape(geo.batch, geo.group, geo.in_channels // geo.group, -1)
+
+
+def _reference(node, args):
+    x, w = args[0], args[1]
+    b = args[2] if len(args) > 2 else None
+    geo = conv_geometry(node, x.shape, w.shape)
+    nsp = len(geo.in_size)
+    g, cg, mg = geo.group, geo.in_channels // geo.group, geo.out_channels // geo.group
+    y = np.zeros((geo.batch, geo.out_channels, *geo.out_size))
+    wf = w.astype(np.float64)
+    for k, xs in tap_windows(x, geo):
         wk = wf[(slice(None), slice(None)) + k].reshape(g, mg, cg)  # (G, M/G, C/G)
         y += np.einsum("gmc,ngcp->ngmp", wk, xs).reshape(y.shape)
     if b is not None:
@@ -177,4 +186,69 @@ def _macs(node, ins, outs):
     return size(outs[0].shape) * int(w[1]) * math.prod(w[2:])
 
 
-register("Conv", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+# ---- gradients -------------------------------------------------------------
+# dX is a ConvTranspose of dY with the same weight (output_padding restores the
+# input rows the forward's floor division dropped); dW is its own op and
+# kernel (mt.ConvGradW); dB sums dY over batch and space.
+
+def _vjp(node, gb, dys):
+    (dy,) = dys
+    x, w = node.inputs[0], node.inputs[1]
+    geo = conv_geometry(node, gb.shape(x), gb.shape(w))
+    nsp = len(geo.in_size)
+    pads = geo.pad_begin + geo.pad_end
+    common = dict(strides=geo.strides, dilations=geo.dilations, group=geo.group)
+    grads = [None] * len(node.inputs)
+    if gb.needs(0):
+        rows_dropped = [geo.in_size[ax] + pads[ax] + pads[ax + nsp]
+                        - (geo.kernel[ax] - 1) * geo.dilations[ax] - 1
+                        - (geo.out_size[ax] - 1) * geo.strides[ax] for ax in range(nsp)]
+        grads[0] = gb.emit("ConvTranspose", [dy, w], {**common, "pads": pads, "output_padding": rows_dropped})
+    if gb.needs(1):
+        grads[1] = gb.emit("mt.ConvGradW", [x, dy], {**common, "pads": pads, "kernel_shape": geo.kernel})
+    if len(node.inputs) > 2 and node.inputs[2] and gb.needs(2):
+        axes = gb.const(np.array([0, *range(2, 2 + nsp)], np.int64), np.int64)
+        grads[2] = gb.emit("ReduceSum", [dy, axes], {"keepdims": 0})
+    return grads
+
+
+def _grad_w_geometry(node, x_shape, dy_shape) -> ConvGeometry:
+    group = int(node.attr("group", 1))
+    w_shape = (int(dy_shape[1]), int(x_shape[1]) // group, *node.attr("kernel_shape"))
+    geo = conv_geometry(node, x_shape, w_shape)
+    if (geo.batch, geo.out_channels, *geo.out_size) != tuple(dy_shape):
+        raise ShapeError(f"{node_label(node)}: output gradient shape {tuple(dy_shape)} does not match "
+                         f"the convolution's output {(geo.batch, geo.out_channels, *geo.out_size)}")
+    return geo
+
+
+def _grad_w_infer(node, ins):
+    geo = _grad_w_geometry(node, ins[0].shape, ins[1].shape)
+    return [TensorType((geo.out_channels, geo.in_channels // geo.group, *geo.kernel), ins[0].dtype)]
+
+
+def _grad_w_reference(node, args):
+    x, dy = args
+    geo = _grad_w_geometry(node, x.shape, dy.shape)
+    g, cg, mg = geo.group, geo.in_channels // geo.group, geo.out_channels // geo.group
+    dys = dy.astype(np.float64).reshape(geo.batch, g, mg, -1)
+    dw = np.zeros((geo.out_channels, cg, *geo.kernel))
+    for k, xs in tap_windows(x, geo):
+        dw[(slice(None), slice(None)) + k] = np.einsum("ngcp,ngmp->gmc", xs, dys).reshape(geo.out_channels, cg)
+    return [dw.astype(x.dtype)]
+
+
+def _grad_w_lower(node, ctx):
+    require_float(node, ctx.ins, 0)
+    require_float(node, ctx.ins, 1)
+    geo = _grad_w_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
+    return f"mt_conv_grad_weight_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
+
+
+def _grad_w_macs(node, ins, outs):
+    return size(ins[1].shape) * int(outs[0].shape[1]) * math.prod(outs[0].shape[2:])
+
+
+register("Conv", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("mt.ConvGradW", infer=_grad_w_infer, reference=_grad_w_reference, lower=_grad_w_lower,
+         macs=_grad_w_macs)

@@ -91,4 +91,25 @@ def _macs(node, ins, outs):
     return m * k * n
 
 
-register("Gemm", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+def _vjp(node, gb, dys):
+    """With P = op(A) @ op(B): dop(A) = alpha dY op(B)^T, dop(B) = alpha op(A)^T dY,
+    each written as one Gemm whose trans flags undo the forward's; dC = beta
+    dY summed over C's broadcast axes."""
+    (dy,) = dys
+    a, b = node.inputs[0], node.inputs[1]
+    ta, tb = int(node.attr("transA", 0)), int(node.attr("transB", 0))
+    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
+    grads = [None] * len(node.inputs)
+    if gb.needs(0):
+        grads[0] = (gb.emit("Gemm", [b, dy], {"transA": tb, "transB": 1, "alpha": alpha}) if ta else
+                    gb.emit("Gemm", [dy, b], {"transA": 0, "transB": 1 - tb, "alpha": alpha}))
+    if gb.needs(1):
+        grads[1] = (gb.emit("Gemm", [dy, a], {"transA": 1, "transB": ta, "alpha": alpha}) if tb else
+                    gb.emit("Gemm", [a, dy], {"transA": 1 - ta, "transB": 0, "alpha": alpha}))
+    if len(node.inputs) > 2 and node.inputs[2] and gb.needs(2):
+        dc = dy if beta == 1.0 else gb.emit("Mul", [dy, gb.const(beta)])
+        grads[2] = gb.unbroadcast(dc, gb.shape(node.inputs[2]))
+    return grads
+
+
+register("Gemm", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

@@ -67,4 +67,35 @@ def _macs(node, ins, outs):
     return math.prod(batch) * m * k * n
 
 
-register("MatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+def _vjp(node, gb, dys):
+    """dA = dY @ B^T and dB = A^T @ dY on the operands promoted to >= 2-D,
+    summed over the batch axes each operand was broadcast along, then
+    reshaped back (1-D operands)."""
+    (dy,) = dys
+    a, b = node.inputs
+    a_shape, b_shape = gb.shape(a), gb.shape(b)
+    batch, _, _, m, k, n, _ = _layout(node, a_shape, b_shape)
+    a2_shape = a_shape if len(a_shape) > 1 else (1, k)
+    b2_shape = b_shape if len(b_shape) > 1 else (k, 1)
+
+    def reshape(name, shape):
+        if tuple(gb.shape(name)) == tuple(shape):
+            return name
+        return gb.emit("Reshape", [name, gb.const(np.array(shape, np.int64), np.int64)])
+
+    def swap_last(name):
+        rank = len(gb.shape(name))
+        return gb.emit("Transpose", [name], {"perm": [*range(rank - 2), rank - 1, rank - 2]})
+
+    dy2 = reshape(dy, batch + (m, n))
+    grads = [None, None]
+    if gb.needs(0):
+        da = gb.emit("MatMul", [dy2, swap_last(reshape(b, b2_shape))])
+        grads[0] = reshape(gb.unbroadcast(da, a2_shape), a_shape)
+    if gb.needs(1):
+        db = gb.emit("MatMul", [swap_last(reshape(a, a2_shape)), dy2])
+        grads[1] = reshape(gb.unbroadcast(db, b2_shape), b_shape)
+    return grads
+
+
+register("MatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

@@ -167,3 +167,55 @@ void mt_conv_transpose_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT 
     }
   }
 }
+
+/* sum over the output box [lo, hi) of yp[o] * xp[o*stride + offset]. */
+static float mt_conv_tap_dot(const mt_conv_geo *g, const float *MT_RESTRICT xp,
+                             const float *MT_RESTRICT yp, const int32_t *lo, const int32_t *hi,
+                             const int32_t *off)
+{
+  int32_t od, oh, ow;
+  const int32_t sw = g->s[2], ow_off = off[2];
+  float acc = 0.0f;
+  for (od = lo[0]; od < hi[0]; od++) {
+    int32_t id = od * g->s[0] + off[0];
+    for (oh = lo[1]; oh < hi[1]; oh++) {
+      int32_t ih = oh * g->s[1] + off[1];
+      const float *xr = xp + (id * g->in[1] + ih) * g->in[2];
+      const float *yr = yp + (od * g->out[1] + oh) * g->out[2];
+      for (ow = lo[2]; ow < hi[2]; ow++) acc += yr[ow] * xr[ow * sw + ow_off];
+    }
+  }
+  return acc;
+}
+
+void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT dy,
+                             float *MT_RESTRICT dw, const int32_t *geo)
+{
+  const mt_conv_geo g = mt_conv_unpack(geo);
+  int32_t n, oc, ic, kd, kh, kw;
+  int32_t lo[3], hi[3], off[3];
+  for (oc = 0; oc < g.m; oc++) {
+    int32_t first_in = (oc / g.mg) * g.cg;
+    for (ic = 0; ic < g.cg; ic++) {
+      float *wp = dw + (oc * g.cg + ic) * g.kvol;
+      for (kd = 0; kd < g.k[0]; kd++) {
+        off[0] = kd * g.d[0] - g.p[0];
+        mt_tap_range(g.out[0], g.in[0], g.s[0], off[0], &lo[0], &hi[0]);
+        for (kh = 0; kh < g.k[1]; kh++) {
+          off[1] = kh * g.d[1] - g.p[1];
+          mt_tap_range(g.out[1], g.in[1], g.s[1], off[1], &lo[1], &hi[1]);
+          for (kw = 0; kw < g.k[2]; kw++) {
+            float acc = 0.0f;
+            off[2] = kw * g.d[2] - g.p[2];
+            mt_tap_range(g.out[2], g.in[2], g.s[2], off[2], &lo[2], &hi[2]);
+            for (n = 0; n < g.n; n++) {
+              acc += mt_conv_tap_dot(&g, x + (n * g.c + first_in + ic) * g.in_plane,
+                                     dy + (n * g.m + oc) * g.out_plane, lo, hi, off);
+            }
+            wp[(kd * g.k[1] + kh) * g.k[2] + kw] = acc;
+          }
+        }
+      }
+    }
+  }
+}

@@ -33,4 +33,10 @@ void mt_conv_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const f
 void mt_conv_transpose_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                            float *MT_RESTRICT y, const int32_t *geo);
 
+/* Weight gradient of mt_conv_f32 (same geometry table):
+ * dw[m,c',k] = sum_{n,o} dy[n,m,o] * x[n,c, o*stride - pad + k*dil] for c = group(m)'s c'-th
+ * channel; x: (N,C,ID,IH,IW), dy: (N,M,OD,OH,OW), dw: (M, C/GROUP, KD,KH,KW). */
+void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT dy,
+                             float *MT_RESTRICT dw, const int32_t *geo);
+
 #endif

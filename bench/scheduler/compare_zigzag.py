@@ -54,12 +54,19 @@ def bench_layer(layer, hw, exh_limit: int, engines: list[str]) -> dict:
     row: dict = {"layer": layer.name, "space": space_size(pb.type_count)}
     m = schedule_layer(layer, hw)
     row.update(engine=m.engine, ours_model=m.energy, ours_s=round(m.seconds, 3))
-    row["ours_zz"] = run_zigzag(layer, hw, loop_order=m.loop_order)["energy"]
-    row["agree_ours"] = round(m.energy / row["ours_zz"], 6)
+    try:
+        row["ours_zz"] = run_zigzag(layer, hw, loop_order=m.loop_order)["energy"]
+        row["agree_ours"] = round(m.energy / row["ours_zz"], 6)
+    except Exception as exc:  # keep going; the row records the failure
+        row["ours_zz"] = row["agree_ours"] = f"error ({type(exc).__name__})"
     for eng in engines:
         random.seed(0)
         np.random.seed(0)
-        r = run_zigzag(layer, hw, engine=eng)
+        try:
+            r = run_zigzag(layer, hw, engine=eng)
+        except Exception as exc:
+            row[f"{eng}_zz"] = row[f"{eng}_s"] = f"error ({type(exc).__name__})"
+            continue
         row[f"{eng}_zz"], row[f"{eng}_s"] = r["energy"], round(r["seconds"], 2)
         try:
             row[f"{eng}_ours_model"] = ours_on(layer, hw, zz_ordering(r["temporal_mapping"]))

@@ -21,7 +21,7 @@ logging.getLogger().setLevel(logging.ERROR)
 def _files(tmp: Path, layer: Layer, hw: Hardware, loop_order):
     (tmp / "hw.yaml").write_text(yaml.safe_dump(hardware_to_zigzag(hw), sort_keys=False))
     (tmp / "wl.yaml").write_text(yaml.safe_dump([layer_to_zigzag(layer, 0)], sort_keys=False))
-    entry = mapping_to_zigzag(layer.name, spatial_factors(layer, hw), loop_order)
+    entry = mapping_to_zigzag(layer.name, spatial_factors(layer, hw), loop_order, layer.dims)
     default = dict(entry, name="default")
     (tmp / "map.yaml").write_text(yaml.safe_dump([entry, default], sort_keys=False))
     return str(tmp / "wl.yaml"), str(tmp / "hw.yaml"), str(tmp / "map.yaml")

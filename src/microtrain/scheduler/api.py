@@ -39,7 +39,7 @@ class Mapping:
 
     def to_zigzag(self) -> dict:
         """A ZigZag mapping entry whose `temporal_ordering` is this loop order."""
-        return mapping_to_zigzag(self.layer, self.spatial, self.loop_order)
+        return mapping_to_zigzag(self.layer, self.spatial, self.loop_order, self.extra.get("dims", ()))
 
 
 def select_engine(pb: Problem, engine: str, limit: int = DEFAULT_EXHAUSTIVE_LIMIT) -> str:
@@ -68,7 +68,7 @@ def describe(pb: Problem, ordering: np.ndarray, objective: str = "energy", alloc
             prev = k
     return Mapping(layer=pb.layer.name, loop_order=loops, allocation=alloc, spatial=dict(pb.spatial),
                    energy=float(s.costs.energy[0]), latency=float(s.costs.latency[0]),
-                   utilization=float(s.costs.utilization[0]), **meta)
+                   utilization=float(s.costs.utilization[0]), extra={"dims": pb.layer.dims}, **meta)
 
 
 def schedule_layer(layer: Layer, hw: Hardware, *, objective: str = "energy", engine: str = "auto",

@@ -225,16 +225,23 @@ def layer_to_zigzag(layer: Layer, layer_id: int = 0) -> dict:
 
 
 def mapping_to_zigzag(layer_name: str, spatial: dict[str, tuple[str, int]],
-                      loop_order: list[tuple[str, int]] | None) -> dict:
-    """A ZigZag mapping entry; `temporal_ordering` lists loops innermost first."""
+                      loop_order: list[tuple[str, int]] | None, layer_dims: tuple[str, ...] = ()) -> dict:
+    """A ZigZag mapping entry; `temporal_ordering` lists loops innermost first.
+
+    Every array dim is given (factor 1 where unused, on a dim the layer has):
+    ZigZag generates its own unrolling for array dims a mapping leaves out."""
+    filler = next((d for d in ("K", "C", "B") if d in layer_dims), layer_dims[0] if layer_dims else "K")
+    sm = {}
+    for adim, (d, f) in spatial.items():
+        if f > 1 or d in layer_dims:
+            sm[adim] = [f"{d}, {f}"]
+        else:
+            sm[adim] = [f"{filler}, 1"]
     entry: dict[str, Any] = {
         "name": layer_name,
-        "spatial_mapping": {adim: [f"{d}, {f}"] for adim, (d, f) in spatial.items() if f > 1},
+        "spatial_mapping": sm,
         "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"},
     }
-    if not entry["spatial_mapping"]:  # ZigZag wants at least one unrolling
-        adim, (d, f) = next(iter(spatial.items()))
-        entry["spatial_mapping"] = {adim: [f"{d if d != '-' else 'K'}, 1"]}
     if loop_order is not None:
         entry["temporal_ordering"] = [[d, int(s)] for d, s in loop_order]
     return entry

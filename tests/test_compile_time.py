@@ -17,9 +17,7 @@ I64 = np.int64
 # * passes/infer.py folds a node only when all its inputs are constants, so
 #   Shape/Size of a run-time tensor (whose result depends only on the static
 #   type) never fold.
-SHAPE_OF_RUNTIME_BUG = pytest.mark.xfail(strict=True, reason="infer.py does not fold Shape/Size of run-time tensors")
 # * frontend.py/infer.py store constants with np.ascontiguousarray, which turns 0-d arrays into shape (1,).
-SCALAR_CONST_BUG = pytest.mark.xfail(strict=True, reason="0-d constants become 1-d in frontend/infer")
 
 
 def folded_then_add(nodes, consts, folded="c", shape=(2, 3)):
@@ -51,15 +49,14 @@ def shape_chain(scalar_index: bool, opset=17):
 
 
 @pytest.mark.parametrize("scalar_index", [
-    pytest.param(False, marks=SHAPE_OF_RUNTIME_BUG),
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason="both shared bugs above"))])
+    False, True])
 def test_pytorch_shape_chain_folds(scalar_index):
     m, x = shape_chain(scalar_index)
     cm, _ = check_model(m, {"x": x})
     assert [n.op for n in cm.graph.nodes] == ["Reshape", "Relu"]
 
 
-@pytest.mark.parametrize("scalar_index", [False, pytest.param(True, marks=SCALAR_CONST_BUG)])
+@pytest.mark.parametrize("scalar_index", [False, True])
 def test_shape_chain_from_constant_folds(scalar_index):
     """The same arithmetic starting from a constant's Shape (no run-time Shape)."""
     idx = np.array(1, I64) if scalar_index else np.array([1], I64)
@@ -210,7 +207,6 @@ def test_constant_of_shape_runtime_shape_names_node():
         microtrain.compile(m)
 
 
-@pytest.mark.xfail(strict=True, reason="both shared bugs above")
 def test_torch_export_with_dynamic_batch_folds():
     """A real TorchScript export with a dynamic batch axis: x.size(0) becomes
     Shape->Gather->Unsqueeze->Concat->Reshape, expand(-1, 2, -1) becomes

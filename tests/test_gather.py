@@ -13,7 +13,6 @@ rng = np.random.default_rng(2)
 # Shared-code bug (reported): frontend.py/infer.py store constants with
 # np.ascontiguousarray, which turns 0-d arrays into shape (1,). Scalar
 # constant indices then keep their axis. Strict, so the fix makes these pass loudly.
-SCALAR_CONST_BUG = pytest.mark.xfail(strict=True, reason="0-d constants become 1-d in frontend/infer")
 
 
 @pytest.mark.parametrize("vocab,dim,ids_shape", [(10, 4, (5,)), (50, 8, (2, 7)), (7, 3, ()), (16, 1, (1, 3, 2))])
@@ -28,7 +27,6 @@ def test_embedding_lookup_runtime_ids(vocab, dim, ids_shape, index_dtype):
     assert [n.op for n in cm.graph.nodes] == ["Gather"]
 
 
-@SCALAR_CONST_BUG
 def test_embedding_then_compute():
     table = rng.standard_normal((12, 6)).astype(np.float32)
     ids = np.array([[0, 11, 5, -1]], np.int64)
@@ -51,7 +49,7 @@ def test_embedding_then_compute_vector_index():
 
 @pytest.mark.parametrize("shape,axis,indices", [
     ((5, 4), 0, [4, 0, -2]), ((5, 4), 1, [[3, 1], [0, -1]]), ((5, 4), -1, [2]),
-    ((2, 3, 4), 1, [2, 2, 0]), pytest.param((2, 3, 4), -2, 1, marks=SCALAR_CONST_BUG), ((2, 3, 4), 2, [[-4, 3]]),
+    ((2, 3, 4), 1, [2, 2, 0]), ((2, 3, 4), -2, 1), ((2, 3, 4), 2, [[-4, 3]]),
     ((2, 3, 4, 5), 3, [4, 0, 1]), ((2, 3, 4, 5), 0, [1]), ((2, 3, 4, 5), -3, [[0], [2]]),
     ((6,), 0, [5, -6, 2, 2])])
 @pytest.mark.parametrize("index_dtype", [np.int64, np.int32])

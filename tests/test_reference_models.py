@@ -217,13 +217,12 @@ def test_fold_static_shapes_replaces_shape_nodes_by_their_values():
         np.testing.assert_array_equal(got[name], want[name])
 
 
-@pytest.mark.xfail(strict=True, raises=MicrotrainError,
-                   reason="shared gap: passes/infer.py does not fold Shape of a run-time tensor "
-                          "(nn.GroupNorm's export reads it); models.export folds it itself meanwhile")
 def test_raw_from_torch_groupnorm_export_compiles():
+    """nn.GroupNorm's export reads Shape of a run-time tensor: the compiler folds it."""
     module = get_model("epidenet").build(norm="layer")
     proto = microtrain.from_torch(module, torch.zeros(1, 1, 2, 1000))
-    microtrain.compile(proto)
+    x = np.random.default_rng(0).standard_normal((1, 1, 2, 1000)).astype(np.float32)
+    check_model(proto, {"x": x} if proto.graph.input[0].name == "x" else {proto.graph.input[0].name: x})
 
 
 # ---- argument errors ---------------------------------------------------------------------

@@ -105,7 +105,7 @@ def _to_array(init: onnx.TensorProto, source: str) -> np.ndarray:
     except Exception as exc:
         raise ModelLoadError(f"{source}: cannot read initializer '{init.name}' ({exc}); "
                              "keep external data files next to the model") from None
-    return np.ascontiguousarray(arr)
+    return np.require(arr, requirements="C")  # keeps 0-d scalars 0-d
 
 
 def _input_type(vi: onnx.ValueInfoProto, override, source: str) -> TensorType:
@@ -149,7 +149,7 @@ def _attr_value(a: onnx.AttributeProto):
 def _constant_value(node: Node, source: str) -> np.ndarray:
     a = node.attrs
     if "value" in a:
-        return np.ascontiguousarray(a["value"])
+        return np.require(a["value"], requirements="C")
     for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
                        ("value_int", np.int64), ("value_ints", np.int64)):
         if key in a:

@@ -30,7 +30,7 @@ def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np
             if not np.can_cast(arr.dtype, t.dtype, casting="same_kind"):
                 raise InputError(f"input '{name}' has dtype {arr.dtype}, expected {t.dtype}")
             arr = arr.astype(t.dtype)
-        out[name] = np.ascontiguousarray(arr)
+        out[name] = np.require(arr, requirements="C")
     return out
 
 

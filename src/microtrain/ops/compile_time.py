@@ -187,8 +187,8 @@ def _no_macs(node, ins, outs):
     return 0
 
 
-register("Shape", infer=_shape_infer, reference=_shape_reference, macs=_no_macs)
-register("Size", infer=_size_infer, reference=_size_reference, macs=_no_macs)
+register("Shape", infer=_shape_infer, reference=_shape_reference, macs=_no_macs, types_only=True)
+register("Size", infer=_size_infer, reference=_size_reference, macs=_no_macs, types_only=True)
 register("Cast", infer=_cast_infer, reference=_cast_reference, lower=_cast_lower, macs=_no_macs)
 register("ConstantOfShape", infer=_constant_of_shape_infer, reference=_constant_of_shape_reference,
          macs=_no_macs)

@@ -14,6 +14,8 @@
   `reference` returns their new values first, then its outputs.
 * `vjp(node, grad_builder, dys) -> [grad name or None per input]` — the
   gradient rule (training/autodiff.py), emitting backward nodes.
+* `types_only` — the result depends only on input shapes/dtypes (Shape,
+  Size), so it folds even when the input is a run-time tensor.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class OpDef:
     foldable: bool = True
     mutates: tuple = ()
     vjp: Optional[Callable] = None
+    types_only: bool = False
 
 
 _REGISTRY: dict[str, OpDef] = {}

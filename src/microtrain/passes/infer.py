@@ -36,12 +36,16 @@ def infer_and_fold(graph: Graph) -> Graph:
             if i and i not in g.constants and i not in g.types:
                 raise ShapeError(f"{node_label(node)}: input '{i}' has no known shape")
         ins = [value_of(g, i) for i in node.inputs]
+        if op.types_only and all(v.present for v in ins):
+            # Shape/Size only read the static type: stand in a zero-copy placeholder.
+            ins = [v if v.const is not None else
+                   Value(v.type, np.broadcast_to(np.zeros((), v.dtype), v.shape)) for v in ins]
         if op.foldable and all(v.const is not None for v in ins if v.present) and \
                 (op.lower is None or _small(ins)):
             outs = _evaluate(node, op, ins)
             for name, arr in zip(node.outputs, outs):
                 if name:
-                    g.constants[name] = np.ascontiguousarray(arr)
+                    g.constants[name] = np.require(arr, requirements="C")
                     g.types[name] = TensorType(arr.shape, arr.dtype)
             continue
         try:

@@ -46,7 +46,7 @@ class GradBuilder:
     def const(self, value, dtype=np.float32) -> str:
         self._count += 1
         name = f"{self._prefix()}c{self._count}"
-        self.graph.constants[name] = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        self.graph.constants[name] = np.require(np.asarray(value, dtype=dtype), requirements="C")
         return name
 
     def emit(self, op: str, inputs: list[str], attrs: Optional[dict] = None, n_out: int = 1):

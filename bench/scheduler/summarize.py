@@ -20,7 +20,7 @@ def summarize(path: str) -> str:
     rows = list(csv.DictReader(open(path)))
     if not rows:
         return f"{path}: no rows yet"
-    out = [f"## {rows[0]['model']} on {rows[0]['hw']}: {len(rows)} layers ({len({r['ours_s'] + r['space'] for r in rows})} distinct shapes)"]
+    out = [f"## {rows[0]['model']} on {rows[0]['hw']}: {len(rows)} layers ({len({(r['space'], r['ours_model']) for r in rows})} distinct results)"]
     ok = [r for r in rows if _num(r["ours_zz"]) is not None]
     if len(ok) < len(rows):
         out.append(f"- ZigZag could not score our mapping on {len(rows) - len(ok)} layers")

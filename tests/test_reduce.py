@@ -139,3 +139,24 @@ def test_reduce_empty_set(op):
     want = ort_run(m, {"x": x})["y"]
     assert_close(cm.reference({"x": x})["y"], want, what="golden vs onnxruntime")
     assert_close(cm.run({"x": x})["y"], want, what="C vs onnxruntime")
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 1), ((3, 5), -2), ((2, 3, 4), 1),
+                                        ((2, 3, 4, 5), -1), ((2, 3, 4, 5), 0)])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_argmax_argmin(op, shape, axis, keepdims):
+    x = rng.standard_normal(shape).astype(np.float32)
+    node = helper.make_node(op, ["x"], ["y"], axis=axis, keepdims=keepdims)
+    m = make_model([node], {"x": x}, ["y"], opset=13, output_dtypes={"y": np.int64})
+    check_model(m, {"x": x})
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("select_last", [0, 1])
+def test_argmax_ties_select_last_index(op, select_last):
+    # Few distinct values: ties decide which index wins.
+    x = rng.integers(0, 3, size=(4, 6, 3)).astype(np.float32)
+    node = helper.make_node(op, ["x"], ["y"], axis=1, select_last_index=select_last)
+    m = make_model([node], {"x": x}, ["y"], opset=13, output_dtypes={"y": np.int64})
+    check_model(m, {"x": x})

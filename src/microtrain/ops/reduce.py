@@ -1,5 +1,6 @@
 """Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd,
-ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp.
+ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp; and the
+index reductions ArgMax / ArgMin (one axis, int64 output, `mt_argreduce_f32`).
 
 `axes` is an attribute before opset 13 (ReduceSum) / 18 (the others) and an
 optional constant input from then on. Empty axes reduce everything unless
@@ -13,7 +14,7 @@ import numpy as np
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import require_float, size
-from .registry import register, require_const
+from .registry import norm_axis, register, require_const
 
 # Kernel op codes; keep in sync with runtime/mt_reduce.h.
 CODES = {"ReduceSum": 0, "ReduceMean": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4,
@@ -131,3 +132,43 @@ def _macs(node, ins, outs):
 
 for _name in CODES:
     register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+
+
+# ---- ArgMax / ArgMin -----------------------------------------------------------
+
+def _arg_geometry(node, shape) -> tuple[int, int, int, int]:
+    """(axis, outer, n, inner) of the reduced axis."""
+    rank = len(shape)
+    if rank == 0:
+        raise ShapeError(f"{node_label(node)}: input must have rank >= 1")
+    axis = norm_axis(int(node.attr("axis", 0)), rank, node)
+    if shape[axis] == 0:
+        raise ShapeError(f"{node_label(node)}: cannot take {node.op} over the empty axis {axis}")
+    return axis, size(shape[:axis]), shape[axis], size(shape[axis + 1:])
+
+
+def _arg_infer(node, ins):
+    axis = _arg_geometry(node, ins[0].shape)[0]
+    return [TensorType(_out_shape(node, ins[0].shape, (axis,)), np.int64)]
+
+
+def _arg_reference(node, args):
+    x = args[0]
+    axis = _arg_geometry(node, x.shape)[0]
+    fn = np.argmax if node.op == "ArgMax" else np.argmin
+    if int(node.attr("select_last_index", 0)):
+        idx = x.shape[axis] - 1 - fn(np.flip(x, axis=axis), axis=axis)
+    else:
+        idx = fn(x, axis=axis)
+    return [np.asarray(idx, dtype=np.int64).reshape(_out_shape(node, x.shape, (axis,)))]
+
+
+def _arg_lower(node, ctx):
+    require_float(node, ctx.ins)
+    _, outer, n, inner = _arg_geometry(node, ctx.ins[0].shape)
+    return (f"mt_argreduce_f32({ctx.inp(0)}, {ctx.out(0)}, {outer}, {n}, {inner}, "
+            f"{int(node.op == 'ArgMin')}, {int(node.attr('select_last_index', 0))});")
+
+
+for _name in ("ArgMax", "ArgMin"):
+    register(_name, infer=_arg_infer, reference=_arg_reference, lower=_arg_lower, macs=_macs)

@@ -87,3 +87,28 @@ void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y,
     for (i = 0; i < out_size; i++) y[i] = logf(y[i]);
   }
 }
+
+/* Index of the extreme value of one vector of n values `stride` apart. */
+static int64_t mt_arg_extreme(const float *x, int32_t n, int32_t stride, int32_t find_min,
+                              int32_t select_last)
+{
+  int32_t i, best_i = 0;
+  float best = x[0];
+  for (i = 1; i < n; i++) {
+    float v = x[(size_t)i * stride];
+    int better = find_min ? v < best : v > best;
+    if (better || (select_last && v == best)) { best = v; best_i = i; }
+  }
+  return best_i;
+}
+
+void mt_argreduce_f32(const float *MT_RESTRICT x, int64_t *MT_RESTRICT y, int32_t outer,
+                      int32_t n, int32_t inner, int32_t find_min, int32_t select_last)
+{
+  int32_t o, j;
+  for (o = 0; o < outer; o++) {
+    const float *xo = x + (size_t)o * n * inner;
+    for (j = 0; j < inner; j++)
+      y[(size_t)o * inner + j] = mt_arg_extreme(xo + j, n, inner, find_min, select_last);
+  }
+}

@@ -16,4 +16,10 @@ enum {
 void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t ndim,
                    const int32_t *shape, const int32_t *reduced, int32_t out_size);
 
+/* ArgMax (find_min == 0) or ArgMin over the middle axis of x viewed as
+ * (outer, n, inner): y[o * inner + j] is the index of the first (or, with
+ * select_last != 0, the last) extreme value. */
+void mt_argreduce_f32(const float *MT_RESTRICT x, int64_t *MT_RESTRICT y, int32_t outer,
+                      int32_t n, int32_t inner, int32_t find_min, int32_t select_last);
+
 #endif

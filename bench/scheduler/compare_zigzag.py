@@ -13,7 +13,6 @@ import argparse
 import csv
 import random
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

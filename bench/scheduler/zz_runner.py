@@ -3,7 +3,6 @@ given temporal ordering in its cost model, or let LOMA / SALSA search."""
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path

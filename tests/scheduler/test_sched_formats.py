@@ -5,7 +5,7 @@ import yaml
 
 from microtrain.scheduler.errors import SchedulerError
 from microtrain.scheduler.hardware import hardware_from_dict, hardware_to_dict, load_hardware, shipped_names
-from microtrain.scheduler.layer import conv_layer, matmul_layer
+from microtrain.scheduler.layer import conv_layer
 from microtrain.scheduler.zigzag_format import (
     hardware_from_zigzag, hardware_to_zigzag, layer_to_zigzag, layers_from_zigzag_workload,
     mapping_to_zigzag, spatial_from_zigzag_mapping)

@@ -80,8 +80,13 @@ def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L) -> list
     out = [np.full(sizes[0].shape[0], L, dtype=np.int64) for _ in tops]
     if free:
         if even and len(free) < len(tops):
-            # a free operand must not keep a loop the top operands take: its cut is L too
-            costs = [np.where(np.arange(L + 1)[None, :] == L, c, np.inf) for c in costs]
+            # a free operand must not keep above a loop the top operands take here: its cut is L too
+            busy = np.zeros(sizes[0].shape[0], dtype=bool)
+            for j, t in enumerate(tops):
+                if t:
+                    busy |= curs[j] < L
+            at_end = np.arange(L + 1)[None, :] == L
+            costs = [np.where(at_end | ~busy[:, None], c, np.inf) for c in costs]
         chosen = _best_split([sizes[j] for j in free], [costs[j] for j in free], [curs[j] for j in free],
                              capacity - fixed_size[:, None], even, valid)
         for j, k in zip(free, chosen):

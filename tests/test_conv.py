@@ -324,11 +324,41 @@ def test_conv_grads(nsp, attrs):
 
 
 def test_conv_grad_weight_op_errors_on_mismatched_gradient():
-    from microtrain.ir import Node
-    from microtrain.ops.registry import Value
+    from microtrain.ir import Node, TensorType
+    from microtrain.ops.registry import Value, get_op
     node = Node("mt.ConvGradW", "gw", ["x", "dy"], ["dw"], dict(kernel_shape=[3, 3]), domain="microtrain")
-    from microtrain.ops.registry import get_op
-    from microtrain.ir import TensorType
     ins = [Value(TensorType((1, 2, 6, 6), np.float32)), Value(TensorType((1, 3, 5, 5), np.float32))]
     with pytest.raises(ShapeError, match="gw"):
         get_op(node).infer(node, ins)
+
+
+@pytest.mark.parametrize("nsp,attrs", [
+    (2, dict()),
+    (2, dict(strides=[2, 2], pads=[1, 0, 0, 1], output_padding=[1, 0])),
+    (2, dict(strides=[2, 3], dilations=[1, 2], group=2, pads=[1, 1, 0, 2])),
+    (2, dict(strides=[2, 2], output_shape=[12, 8])),        # pads derived; a bias-only tail row
+    (1, dict(strides=[3], pads=[2, 1], group=4)),
+])
+def test_conv_transpose_grads(nsp, attrs):
+    import torch
+    from grad_check import check_grads
+    c, g = 4, attrs.get("group", 1)
+    x = rand((2, c, *(5, 4)[:nsp]))
+    out_per_group = 1 if g == c else 6 // g
+    params = {"p": rand(x.shape), "w": rand((c, out_per_group, *(3,) * nsp)), "b": rand((out_per_group * g,))}
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]),
+             helper.make_node("ConvTranspose", ["h", "w", "b"], ["y"], **attrs)]
+    # onnxruntime's forward output fixes the output size (and checks the forward)
+    out_size = check_convs("ConvTranspose", {"0": case(x.shape, params["w"].shape, **attrs)})["0"].shape[2:]
+    conv_t = torch.nn.functional.conv_transpose2d if nsp == 2 else torch.nn.functional.conv_transpose1d
+    begin = attrs.get("pads", [0] * nsp)[:nsp]
+    if "output_shape" in attrs:  # [12, 8] from an 11 x 9 scatter: begin pads 0 and 1 per ONNX
+        begin = [0, 1]
+
+    def torch_fn(x, p, w, b):
+        # full unpadded scatter, zero-extended at the end, then ONNX's window [begin, begin + out)
+        y = conv_t(x + p, w, None, stride=attrs.get("strides", 1), dilation=attrs.get("dilations", 1), groups=g)
+        y = torch.nn.functional.pad(y, [0, max(out_size)] * nsp)
+        y = y[(slice(None), slice(None)) + tuple(slice(b0, b0 + o) for b0, o in zip(begin, out_size))]
+        return y + b.reshape(1, -1, *[1] * nsp)
+    check_grads(nodes, {"x": x}, params, torch_fn)

@@ -119,4 +119,30 @@ def _macs(node, ins, outs):
     return size(ins[0].shape) * int(w[1]) * math.prod(w[2:])
 
 
-register("ConvTranspose", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+# ---- gradients -------------------------------------------------------------
+# ConvTranspose is the input-gradient of a Conv, so its own gradients are a
+# Conv of dY with the same weight (dX) and a Conv weight gradient with the
+# roles of input and output swapped (dW = mt.ConvGradW(dY, X)); dB sums dY.
+
+def _vjp(node, gb, dys):
+    (dy,) = dys
+    x, w = node.inputs[0], node.inputs[1]
+    geo = transpose_geometry(node, gb.shape(x), gb.shape(w))
+    nsp = len(geo.in_size)
+    # End pads of the equivalent forward conv (dY -> X): any value making the
+    # conv output exactly X's length; the smallest non-negative one.
+    ends = [max(0, geo.strides[ax] * (geo.in_size[ax] - 1) + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1
+                - geo.out_size[ax] - geo.pad_begin[ax]) for ax in range(nsp)]
+    attrs = dict(strides=geo.strides, dilations=geo.dilations, group=geo.group, pads=geo.pad_begin + ends)
+    grads = [None] * len(node.inputs)
+    if gb.needs(0):
+        grads[0] = gb.emit("Conv", [dy, w], attrs)
+    if gb.needs(1):
+        grads[1] = gb.emit("mt.ConvGradW", [dy, x], {**attrs, "kernel_shape": geo.kernel})
+    if len(node.inputs) > 2 and node.inputs[2] and gb.needs(2):
+        axes = gb.const(np.array([0, *range(2, 2 + nsp)], np.int64), np.int64)
+        grads[2] = gb.emit("ReduceSum", [dy, axes], {"keepdims": 0})
+    return grads
+
+
+register("ConvTranspose", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

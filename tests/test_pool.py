@@ -134,3 +134,32 @@ def test_error_bad_auto_pad():
     x = np.zeros((1, 1, 4, 4), np.float32)
     _compile_error(helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
                                     auto_pad="WRAP"), x)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("shape,attrs", [
+    ((1, 2, 7, 6), dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 1])),
+    ((1, 2, 6, 6), dict(kernel_shape=[2, 2], auto_pad="SAME_UPPER")),
+    ((2, 2, 9), dict(kernel_shape=[3], strides=[2])),
+    ((1, 1, 4, 5, 6), dict(kernel_shape=[2, 2, 2], strides=[1, 2, 2], auto_pad="SAME_LOWER")),
+])
+def test_lppool(p, shape, attrs):
+    x = rng.standard_normal(shape).astype(np.float32)
+    _pool("LpPool", x, opset=11, p=p, **attrs)
+
+
+@pytest.mark.parametrize("attrs", [dict(kernel_shape=[3, 3], dilations=[2, 1], ceil_mode=1,
+                                        strides=[2, 2]),
+                                   dict(kernel_shape=[2, 3], pads=[1, 1, 1, 1], ceil_mode=1,
+                                        strides=[2, 2])])
+def test_lppool_opset18_dilations_ceil_mode(attrs):
+    x = rng.standard_normal((1, 2, 7, 8)).astype(np.float32)
+    _pool("LpPool", x, opset=18, p=2, **attrs)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(2, 3, 7), (1, 2, 4, 5)])
+def test_global_lp_pool(p, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    m = make_model([helper.make_node("GlobalLpPool", ["x"], ["y"], p=p)], {"x": x}, ["y"])
+    check_model(m, {"x": x})

@@ -1,11 +1,14 @@
 """AveragePool over 1-3 spatial dims: kernel_shape, strides, pads, auto_pad,
 dilations (opset 19), ceil_mode, count_include_pad. Geometry shared with
 MaxPool. With count_include_pad the divisor counts explicit/auto padding but
-never the extra positions a ceil_mode window reaches past the padding."""
+never the extra positions a ceil_mode window reaches past the padding.
+Also LpPool (same attributes plus p): (sum |x|^p)^(1/p) over each window."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..codegen.context import float_literal
+from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import require_float
 from .maxpool import check_spatial_dims, pool_geometry, pool_macs, pool_windows
@@ -23,12 +26,23 @@ def _reference(node, args):
     n, c = x.shape[:2]
     include_pad = int(node.attr("count_include_pad", 0))
     y = np.empty((n, c, *geom.out_sp), dtype=x.dtype)
+    p = _p(node) if node.op == "LpPool" else None
     for pos, taps, inside, padded in pool_windows(geom):
         valid = [t[m] for t, m in zip(taps, inside)]
-        window = x[(slice(None), slice(None)) + np.ix_(*valid)].astype(np.float64)
-        count = np.prod([m.sum() for m in (padded if include_pad else inside)])
-        y[(slice(None), slice(None)) + pos] = window.reshape(n, c, -1).sum(axis=2) / count
+        window = x[(slice(None), slice(None)) + np.ix_(*valid)].astype(np.float64).reshape(n, c, -1)
+        if p is not None:
+            value = (np.abs(window) ** p).sum(axis=2) ** (1.0 / p)
+        else:
+            value = window.sum(axis=2) / np.prod([m.sum() for m in (padded if include_pad else inside)])
+        y[(slice(None), slice(None)) + pos] = value
     return [y]
+
+
+def _p(node) -> int:
+    p = int(node.attr("p", 2))
+    if p < 1:
+        raise ShapeError(f"{node_label(node)}: p={p} must be >= 1")
+    return p
 
 
 def _lower(node, ctx):
@@ -36,8 +50,12 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     check_spatial_dims(node, shape)
     geom = pool_geometry(node, shape)
+    if node.op == "LpPool":
+        return (f"mt_lppool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
+                f"{ctx.table(geom.table())}, {float_literal(_p(node))});")
     return (f"mt_avgpool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
             f"{ctx.table(geom.table())}, {int(node.attr('count_include_pad', 0))});")
 
 
-register("AveragePool", infer=_infer, reference=_reference, lower=_lower, macs=pool_macs)
+for _name in ("AveragePool", "LpPool"):
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=pool_macs)

@@ -116,3 +116,52 @@ void mt_avgpool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc
     }
   }
 }
+
+/* sum |v|^p of a run of n values `step` apart; p = 1 and 2 avoid powf. */
+static float mt_lp_sum(const float *row, int32_t n, int32_t step, float p)
+{
+  int32_t k;
+  float sum = 0.0f;
+  if (p == 2.0f) {
+    for (k = 0; k < n; k++) { float v = row[k * step]; sum += v * v; }
+  } else if (p == 1.0f) {
+    for (k = 0; k < n; k++) sum += fabsf(row[k * step]);
+  } else {
+    for (k = 0; k < n; k++) sum += powf(fabsf(row[k * step]), p);
+  }
+  return sum;
+}
+
+void mt_lppool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc,
+                   const int32_t *geom, float p)
+{
+  const int32_t D = geom[MT_POOL_IN], H = geom[MT_POOL_IN + 1], W = geom[MT_POOL_IN + 2];
+  const int32_t dd = geom[MT_POOL_DILATION], dh = geom[MT_POOL_DILATION + 1];
+  const int32_t dw = geom[MT_POOL_DILATION + 2];
+  const size_t plane = (size_t)D * H * W;
+  const float inv_p = 1.0f / p;
+  int32_t c, od, oh, ow;
+  for (c = 0; c < nc; c++) {
+    const float *xp = x + (size_t)c * plane;
+    for (od = 0; od < geom[MT_POOL_OUT]; od++) {
+      int32_t sd, d0, d1;
+      MT_TAPS(0, od, sd, d0, d1);
+      for (oh = 0; oh < geom[MT_POOL_OUT + 1]; oh++) {
+        int32_t sh, h0, h1;
+        MT_TAPS(1, oh, sh, h0, h1);
+        for (ow = 0; ow < geom[MT_POOL_OUT + 2]; ow++) {
+          int32_t sw, w0, w1, kd, kh;
+          float sum = 0.0f;
+          MT_TAPS(2, ow, sw, w0, w1);
+          for (kd = d0; kd < d1; kd++) {
+            for (kh = h0; kh < h1; kh++) {
+              const float *row = xp + ((size_t)(sd + kd * dd) * H + sh + kh * dh) * W + sw;
+              sum += mt_lp_sum(row + w0 * dw, w1 - w0, dw, p);
+            }
+          }
+          *y++ = p == 2.0f ? sqrtf(sum) : (p == 1.0f ? sum : powf(sum, inv_p));
+        }
+      }
+    }
+  }
+}

@@ -23,4 +23,9 @@ void mt_maxpool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int64_t *i
 void mt_avgpool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc,
                     const int32_t *geom, int32_t count_include_pad);
 
+/* Lp pooling with the same layout: y = (sum over the window's taps inside the
+ * input of |x|^p)^(1/p); padding contributes nothing. */
+void mt_lppool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc,
+                   const int32_t *geom, float p);
+
 #endif

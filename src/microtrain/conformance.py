@@ -163,11 +163,18 @@ def collect_in_scope() -> list[ConformanceCase]:
 
 
 def _cache_path() -> str:
+    """Keyed by the onnx version and the scope rules, so a change to either
+    re-collects."""
+    import hashlib
     import onnx
     from .build import cache_dir
-    return os.path.join(str(cache_dir()), f"conformance-cases-onnx-{onnx.__version__}-v1.pkl")
+    rules = repr((sorted(FOUNDATION_OPS), sorted(HELPER_OPS), sorted(PARAMETER_OPERANDS.items()),
+                  sorted(RUNTIME_INDEX_OPERANDS.items()), CACHE_FORMAT))
+    key = hashlib.sha256(rules.encode()).hexdigest()[:12]
+    return os.path.join(str(cache_dir()), f"conformance-cases-onnx-{onnx.__version__}-{key}.pkl")
 
 
+CACHE_FORMAT = 1   # bump when ConformanceCase or the row attribution changes
 _CASES: Optional[dict[str, ConformanceCase]] = None
 
 

@@ -15,8 +15,8 @@ SEED = 20261123
 
 
 def small_cnn(num_classes: int = 10, channels: tuple[int, int] = (8, 16), in_hw: int = 28):
-    """conv3x3-bn-relu-maxpool2 twice, flatten, linear — for 1-channel images."""
-    import torch
+    """conv3x3-bn-relu-maxpool2 twice, flatten, linear — for 1-channel images.
+    (PyTorch folds each BN into its conv at export.)"""
     from torch import nn
 
     c1, c2 = channels

@@ -163,3 +163,9 @@ def test_global_lp_pool(p, shape):
     x = rng.standard_normal(shape).astype(np.float32)
     m = make_model([helper.make_node("GlobalLpPool", ["x"], ["y"], p=p)], {"x": x}, ["y"])
     check_model(m, {"x": x})
+
+
+@pytest.mark.parametrize("op,attrs", [("LpPool", dict(kernel_shape=[2, 2])), ("GlobalLpPool", {})])
+def test_error_lp_order_below_one(op, attrs):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    _compile_error(helper.make_node(op, ["x"], ["y"], name="pool", p=0, **attrs), x)

@@ -16,6 +16,8 @@ from .registry import register
 
 
 def _infer(node, ins):
+    if node.op == "LpPool":
+        lp_order(node)
     geom = pool_geometry(node, ins[0].shape)
     return [TensorType(tuple(ins[0].shape[:2]) + tuple(geom.out_sp), ins[0].dtype)]
 
@@ -26,7 +28,7 @@ def _reference(node, args):
     n, c = x.shape[:2]
     include_pad = int(node.attr("count_include_pad", 0))
     y = np.empty((n, c, *geom.out_sp), dtype=x.dtype)
-    p = _p(node) if node.op == "LpPool" else None
+    p = lp_order(node) if node.op == "LpPool" else None
     for pos, taps, inside, padded in pool_windows(geom):
         valid = [t[m] for t, m in zip(taps, inside)]
         window = x[(slice(None), slice(None)) + np.ix_(*valid)].astype(np.float64).reshape(n, c, -1)
@@ -38,7 +40,8 @@ def _reference(node, args):
     return [y]
 
 
-def _p(node) -> int:
+def lp_order(node) -> int:
+    """The p of LpPool / GlobalLpPool (default 2)."""
     p = int(node.attr("p", 2))
     if p < 1:
         raise ShapeError(f"{node_label(node)}: p={p} must be >= 1")
@@ -52,7 +55,7 @@ def _lower(node, ctx):
     geom = pool_geometry(node, shape)
     if node.op == "LpPool":
         return (f"mt_lppool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
-                f"{ctx.table(geom.table())}, {float_literal(_p(node))});")
+                f"{ctx.table(geom.table())}, {float_literal(lp_order(node))});")
     return (f"mt_avgpool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
             f"{ctx.table(geom.table())}, {int(node.attr('count_include_pad', 0))});")
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codegen.context import float_literal
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
-from ..codegen.context import float_literal
 from ._common import require_float, size
+from .avgpool import lp_order
 from .maxpool import PoolGeometry, check_spatial_dims
 from .reduce import CODES as REDUCE_CODES
 from .registry import register
@@ -19,15 +20,10 @@ KERNEL_OP = {"GlobalAveragePool": REDUCE_CODES["ReduceMean"],
 LP_REDUCE_OP = {1: REDUCE_CODES["ReduceL1"], 2: REDUCE_CODES["ReduceL2"]}
 
 
-def _p(node) -> int:
-    p = int(node.attr("p", 2))
-    if p < 1:
-        raise ShapeError(f"{node_label(node)}: p={p} must be >= 1")
-    return p
-
-
 def _infer(node, ins):
     shape = ins[0].shape
+    if node.op == "GlobalLpPool":
+        lp_order(node)
     if len(shape) < 3:
         raise ShapeError(f"{node_label(node)}: input must be (N, C, D1, ...), got {tuple(shape)}")
     return [TensorType(tuple(shape[:2]) + (1,) * (len(shape) - 2), ins[0].dtype)]
@@ -39,7 +35,7 @@ def _reference(node, args):
     if node.op == "GlobalAveragePool":
         return [x.astype(np.float64).mean(axis=axes, keepdims=True).astype(x.dtype)]
     if node.op == "GlobalLpPool":
-        p = _p(node)
+        p = lp_order(node)
         lp = (np.abs(x.astype(np.float64)) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
         return [lp.astype(x.dtype)]
     return [x.max(axis=axes, keepdims=True)]
@@ -50,7 +46,7 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     dims = [shape[0] * shape[1], size(shape[2:])]
     if node.op == "GlobalLpPool":
-        p = _p(node)
+        p = lp_order(node)
         if p not in LP_REDUCE_OP:
             return _lower_lp_window(node, ctx, p)
         code = LP_REDUCE_OP[p]

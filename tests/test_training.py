@@ -1,0 +1,153 @@
+"""Training end to end vs PyTorch: one step per strategy and optimizer, a
+20-step loss curve, accumulation equivalence, LoRA, export, errors."""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import microtrain
+from microtrain.errors import InputError, MicrotrainError
+
+torch.manual_seed(0)
+
+
+def mlp(seed=0, d_in=12, hidden=16, classes=4):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                               torch.nn.Tanh(), torch.nn.Linear(hidden, classes))
+
+
+def data(n=16, d_in=12, classes=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d_in)).astype(np.float32), rng.integers(0, classes, n)
+
+
+def torch_steps(module, X, Y, steps, optimizer, lr, momentum=0.0, weight_decay=0.0, trainable=None,
+                loss="cross_entropy", batch=None):
+    params = [p for n, p in module.named_parameters() if trainable is None or n in trainable]
+    for n, p in module.named_parameters():
+        p.requires_grad_(trainable is None or n in trainable)
+    opt = (torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay) if optimizer == "sgd"
+           else torch.optim.Adam(params, lr=lr, weight_decay=weight_decay))
+    losses = []
+    batch = batch or len(X)
+    for s in range(steps):
+        xb = torch.tensor(X[(s * batch) % len(X):][:batch])
+        yb = torch.tensor(Y[(s * batch) % len(X):][:batch])
+        opt.zero_grad()
+        out = module(xb)
+        l = torch.nn.functional.cross_entropy(out, yb.long()) if loss == "cross_entropy" else \
+            torch.nn.functional.mse_loss(out, yb)
+        l.backward()
+        opt.step()
+        losses.append(l.item())
+    return losses, {n: p.detach().numpy().copy() for n, p in module.named_parameters()}
+
+
+STRATEGIES = [("full", None), ("last-layer", {"4.weight", "4.bias"}), ("bias-only", {"0.bias", "2.bias", "4.bias"}),
+              ("layers", {"2.weight", "2.bias"})]
+
+
+@pytest.mark.parametrize("strategy,trainable", STRATEGIES, ids=[s for s, _ in STRATEGIES])
+@pytest.mark.parametrize("optimizer,kw", [("sgd", {"momentum": 0.9, "weight_decay": 1e-3}), ("adam", {})])
+def test_one_step_matches_pytorch(strategy, trainable, optimizer, kw):
+    X, Y = data(8)
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    layers = "2*" if strategy == "layers" else None
+    tr = microtrain.compile_training(model, strategy=strategy, layers=layers, optimizer=optimizer, lr=0.05,
+                                     batch=8, **kw)
+    _, want = torch_steps(mlp(), X, Y, 1, optimizer, 0.05, trainable=trainable, **kw)
+    loss = tr.step(X, Y)
+    got = tr.parameters()
+    assert set(got) == (trainable or set(want))
+    for name, value in got.items():
+        np.testing.assert_allclose(value, want[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert np.isfinite(loss)
+
+
+def test_twenty_steps_follow_pytorch_loss_curve():
+    X, Y = data(40)
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    tr = microtrain.compile_training(model, optimizer="sgd", lr=0.1, momentum=0.9, batch=4)
+    want, _ = torch_steps(mlp(), X, Y, 20, "sgd", 0.1, momentum=0.9, batch=4)
+    hist = tr.fit(X[:80], Y[:80], epochs=2, shuffle=False)
+    got = hist["step_loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-3)
+    assert got[-1] < got[0]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_accumulation_equals_full_batch(optimizer):
+    X, Y = data(8)
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    full = microtrain.compile_training(model, optimizer=optimizer, lr=0.05, batch=8)
+    acc = microtrain.compile_training(model, optimizer=optimizer, lr=0.05, batch=8, micro_batch=2)
+    for _ in range(2):
+        lf, la = full.step(X, Y), acc.step(X, Y)
+        np.testing.assert_allclose(la, lf, rtol=1e-5)
+    for k, v in full.parameters().items():
+        np.testing.assert_allclose(acc.parameters()[k], v, rtol=1e-5, atol=1e-7)
+    # accumulation needs less activation memory per pass
+    assert acc.report.breakdown["activations"] < full.report.breakdown["activations"]
+
+
+def test_mse_loss_matches_pytorch():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 12)).astype(np.float32)
+    T = rng.standard_normal((4, 4)).astype(np.float32)
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    tr = microtrain.compile_training(model, loss="mse", optimizer="sgd", lr=0.1, batch=4)
+    want_losses, want = torch_steps(mlp(), X, T, 1, "sgd", 0.1, loss="mse")
+    np.testing.assert_allclose(tr.step(X, T), want_losses[0], rtol=1e-5)
+    for k, v in tr.parameters().items():
+        np.testing.assert_allclose(v, want[k], rtol=1e-4, atol=1e-6)
+
+
+def test_lora_trains_adapters_only_and_merges(tmp_path):
+    X, Y = data(8)
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    tr = microtrain.compile_training(model, strategy="lora", lora_rank=2, lora_alpha=4.0, optimizer="adam",
+                                     lr=0.01, batch=8)
+    names = set(tr.parameters())
+    assert names and all(".lora_" in n for n in names)
+    full = microtrain.compile_training(model, strategy="full", batch=8)
+    assert tr.report.trainable_params < full.report.trainable_params
+    before = tr.predict(X)
+    for _ in range(5):
+        tr.step(X, Y)
+    after = tr.predict(X)
+    assert not np.allclose(before, after)
+    merged = tr.export_onnx(tmp_path / "merged.onnx")
+    cm = microtrain.compile(merged)
+    np.testing.assert_allclose(cm.run({cm.input_names[0]: X[:1]})[cm.output_names[0]], after[:1],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_export_keeps_source_untouched(tmp_path):
+    X, Y = data(8)
+    path = tmp_path / "m.onnx"
+    onnx.save(microtrain.from_torch(mlp(), torch.zeros(1, 12)), path)
+    before = path.read_bytes()
+    tr = microtrain.compile_training(str(path), batch=8, lr=0.5)
+    tr.step(X, Y)
+    out = tr.export_onnx(tmp_path / "trained.onnx")
+    assert path.read_bytes() == before
+    cm = microtrain.compile(out)
+    np.testing.assert_allclose(cm.run({cm.input_names[0]: X[:1]})[cm.output_names[0]], tr.predict(X[:1]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_training_errors():
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    with pytest.raises(MicrotrainError, match="strategy"):
+        microtrain.compile_training(model, strategy="nope")
+    with pytest.raises(MicrotrainError, match="multiple of micro_batch"):
+        microtrain.compile_training(model, batch=6, micro_batch=4)
+    with pytest.raises(MicrotrainError, match="match no layer"):
+        microtrain.compile_training(model, strategy="layers", layers="zzz*")
+    tr = microtrain.compile_training(model, batch=2)
+    X, Y = data(2)
+    with pytest.raises(InputError, match="class indices"):
+        tr.step(X, np.array([0, 9]))
+    with pytest.raises(InputError, match="shape"):
+        tr.step(X[:, :5], Y)

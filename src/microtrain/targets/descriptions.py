@@ -61,7 +61,7 @@ class Target:
     cc: str = "gcc"
     cflags: tuple[str, ...] = ()            # ISA/ABI flags, added to COMMON_CFLAGS
     memory: tuple[MemoryLevel, ...] = ()
-    stack_bytes: int = 16 * KB              # reserved for the stack (counted as RAM)
+    stack_bytes: int = 8 * KB               # reserved for the stack (counted as RAM)
     emulator: Optional[Emulator] = None     # None: runs natively (host)
     float_abi: str = "native"
     notes: tuple[str, ...] = field(default_factory=tuple)

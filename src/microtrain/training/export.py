@@ -13,6 +13,11 @@ from ..errors import MicrotrainError
 
 
 def export_trained(trainer, path=None) -> onnx.ModelProto:
+    if trainer.batchnorm in ("group", "layer"):
+        raise MicrotrainError(
+            f"this trainer replaced BatchNorm by a per-sample norm (batchnorm='{trainer.batchnorm}'), which the "
+            "source ONNX cannot express; swap the norm in PyTorch (microtrain.models.norm_swap), retrain, "
+            "export that model and train it with batchnorm='frozen'")
     proto = copy.deepcopy(trainer.source_proto)
     weights = trainer.parameters()
     if trainer.program.lora is not None:

@@ -19,6 +19,7 @@ from ..passes.fuse_gelu import fuse_gelu
 from ..passes.infer import infer_and_fold
 from .codegen import generate_training, plan_program, write_training_project
 from .memory import TrainingReport, training_report
+from .norms import rewrite_batchnorm
 from .program import TrainSpec, build_program
 from .rebatch import rebatch
 from .strategies import select_trainable
@@ -26,13 +27,14 @@ from .strategies import select_trainable
 TRAINING_PIPELINE = [infer_and_fold, remove_identity, eliminate_dead, fuse_gelu, eliminate_dead, infer_and_fold]
 
 
-def training_forward_graph(model: ModelLike, micro_batch: int) -> Graph:
-    """The forward graph at the micro-batch size. BatchNorm is not folded:
-    it runs as a frozen affine op (its statistics never train)."""
+def training_forward_graph(model: ModelLike, micro_batch: int, batchnorm: str = "frozen",
+                           batchnorm_groups: int = 1) -> Graph:
+    """The forward graph at the micro-batch size. BatchNorm is never folded
+    into trainable weights; `batchnorm` chooses what it becomes (norms.py)."""
     graph = rebatch(onnx_to_ir_unresolved(model), micro_batch)
     for p in TRAINING_PIPELINE:
         graph = p(graph)
-    return graph
+    return infer_and_fold(rewrite_batchnorm(graph, batchnorm, batchnorm_groups))
 
 
 def onnx_to_ir_unresolved(model: ModelLike) -> Graph:
@@ -52,8 +54,9 @@ def onnx_to_ir_unresolved(model: ModelLike) -> Graph:
 
 
 class CompiledTrainer:
-    def __init__(self, program, plans, project: Path, keep=None, source_proto=None):
+    def __init__(self, program, plans, project: Path, keep=None, source_proto=None, batchnorm="frozen"):
         self.program = program
+        self.batchnorm = batchnorm
         self.source_proto = source_proto
         self.plans = plans
         self.project_dir = Path(project)
@@ -232,17 +235,19 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
                      optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.0,
                      weight_decay: float = 0.0, batch: int = 1, micro_batch: Optional[int] = None,
                      layers=None, lora_rank: int = 4, lora_alpha: float = 8.0, target: str = "host",
-                     out_dir=None, lora_targets=None, params: Optional[Sequence[str]] = None) -> CompiledTrainer:
+                     out_dir=None, lora_targets=None, params: Optional[Sequence[str]] = None,
+                     batchnorm: str = "frozen", batchnorm_groups: int = 1) -> CompiledTrainer:
     """Compile a training step for `model` (ONNX path or ModelProto). See
     docs/training.md for strategies, memory planning and the C interface.
-    `params` names float initializers to train explicitly (overrides `strategy`)."""
+    `params` names float initializers to train explicitly (overrides `strategy`).
+    `batchnorm`: "frozen" | "train" | "group" | "layer" (training/norms.py)."""
     if target != "host":
         raise MicrotrainError(f"training target '{target}' is not available yet; use target='host'")
     spec = TrainSpec(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
                      batch=batch, micro_batch=micro_batch or batch)
     from ..frontend import load_model
     proto, _ = load_model(model)
-    forward = training_forward_graph(proto, spec.micro_batch)
+    forward = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups)
     lora_plan = None
     if strategy == "lora":
         from .lora import add_lora
@@ -260,7 +265,7 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
         keep = tempfile.TemporaryDirectory(prefix="microtrain-train-")
         out_dir = keep.name
     project = write_training_project(files, Path(out_dir))
-    return CompiledTrainer(program, plans, project, keep, proto)
+    return CompiledTrainer(program, plans, project, keep, proto, batchnorm)
 
 
 def _explicit_params(forward: Graph, params: Sequence[str]) -> list[str]:

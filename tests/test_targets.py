@@ -150,6 +150,9 @@ def test_footprint_weights_in_flash_and_sizes_reported():
         addr = symbol_address(cm._program.firmware, sym)
         assert emu.flash.origin <= addr < emu.flash.origin + emu.flash.size, sym
     assert fp.stack_static and fp.stack_static > 0
+    model_flash, model_ram = fp.by_part["model"]
+    assert model_flash >= weights and model_ram >= cm.report.arena_bytes  # arena: .bss of network.c
+    assert fp.by_part["kernels"][0] > 0 and fp.by_part["harness"][1] >= cm.report.io_bytes
     cm.run(inputs)
     assert 0 < fp.stack_measured < fp.stack_reserved
     text = str(cm.report)

@@ -42,6 +42,11 @@ class Footprint:
     stack_reserved: int
     stack_static: Optional[int] = None      # -fstack-usage estimate (run + deepest kernel frame)
     stack_measured: Optional[int] = None    # painted-stack peak of the last run (incl. main/startup)
+    # part -> (flash, RAM) bytes from the linker map: "model" (network.c,
+    # weights.c), "kernels" (libmt), "libc" (picolibc, libm, libgcc, crt0),
+    # "harness" (semihosting main, I/O buffers). Approximate: alignment padding
+    # is not attributed and merged constants are counted before merging.
+    by_part: dict = None
 
     @property
     def text(self) -> int:
@@ -73,7 +78,8 @@ class Footprint:
             f"(weights {self.weight_bytes:,} B const in flash; arena {self.arena_bytes:,} B and I/O "
             f"{self.io_bytes:,} B in .bss)",
             f"  stack: {self.stack_reserved:,} B reserved; {static}; {measured}",
-        ]
+        ] + ([("  by part (flash/RAM B): " + ", ".join(
+            f"{k} {f:,}/{r:,}" for k, (f, r) in self.by_part.items()))] if self.by_part else [])
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -96,7 +102,7 @@ def precheck(target: Target, plan: MemoryPlan, weight_bytes: int, io_bytes: int)
 
 
 def measure(target: Target, sections: list[Section], plan: MemoryPlan, weight_bytes: int,
-            io_bytes: int, stack_static: Optional[int]) -> Footprint:
+            io_bytes: int, stack_static: Optional[int], by_part: Optional[dict] = None) -> Footprint:
     """Flash/RAM use of a linked firmware, by where each section lives."""
     emu = target.emulator
     in_flash = lambda s: emu.flash.origin <= s.address < emu.flash.origin + emu.flash.size  # noqa: E731
@@ -115,7 +121,7 @@ def measure(target: Target, sections: list[Section], plan: MemoryPlan, weight_by
                 flash += s.size             # initialized data: its image is stored in flash too
     return Footprint(target.name, sizes, flash, ram + target.stack_bytes, target.flash.size,
                      target.ram.size, plan.arena_bytes, weight_bytes, io_bytes,
-                     target.stack_bytes, stack_static)
+                     target.stack_bytes, stack_static, by_part=by_part)
 
 
 def check_fit(fp: Footprint, target: Target) -> None:

@@ -131,3 +131,54 @@ def static_stack_estimate(fw: Firmware, project: Path, prefix: str) -> Optional[
     called = set(re.findall(r"\b(mt_\w+)\s*\(", (Path(project) / "network.c").read_text()))
     deepest = max((usage[f][0] for f in called if f in usage), default=0)
     return run[0] + deepest
+
+
+# Where each linked byte comes from, for the footprint's breakdown.
+PARTS = ("model", "kernels", "libc", "harness")
+_FLASH_OUT = (".init", ".text", ".rodata", ".srodata")
+_DATA_OUT = (".data", ".sdata", ".tdata")
+_RAM_OUT = (".bss", ".sbss", ".tbss")
+
+
+def _part_of(path: str, fw: Firmware) -> str:
+    name = Path(path.split("(")[0]).name
+    if name in (f"{fw.elf.stem}-network.o", f"{fw.elf.stem}-weights.o"):
+        return "model"                  # network.c (wiring, tables) and weights.c
+    if name == f"{fw.elf.stem}-mt_target_main.o":
+        return "harness"                # I/O buffers, semihosting main, markers
+    if name == "libmt.a":
+        return "kernels"
+    return "libc"                       # picolibc, libm, libgcc (soft-float), crt0
+
+
+def bytes_by_part(fw: Firmware) -> dict[str, tuple[int, int]]:
+    """part -> (flash bytes, RAM bytes) from the linker map: which input
+    sections of which file ended up in which output section."""
+    text = (fw.build_dir / f"{fw.elf.stem}.map").read_text(errors="replace")
+    text = text[text.find("Linker script and memory map"):]
+    totals = {p: [0, 0] for p in PARTS}
+    out_section, pending = None, None
+    one_line = re.compile(r"^ (\.\S+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S.*)$")
+    continued = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S.*)$")
+    for line in text.splitlines():
+        if line.startswith(".") or (line and not line[0].isspace()):
+            out_section, pending = line.split()[0], None
+            continue
+        m = one_line.match(line)
+        size, path = (m.group(2), m.group(3)) if m else (None, None)
+        if m is None and pending:
+            c = continued.match(line)
+            if c:
+                size, path = c.group(1), c.group(2)
+        pending = line.strip() if re.match(r"^ \.\S+$", line) else None
+        if size is None or out_section is None or "0x" in path:
+            continue
+        part, n = _part_of(path, fw), int(size, 16)
+        if out_section.startswith(_FLASH_OUT):
+            totals[part][0] += n
+        elif out_section.startswith(_DATA_OUT):
+            totals[part][0] += n
+            totals[part][1] += n
+        elif out_section.startswith(_RAM_OUT):
+            totals[part][1] += n
+    return {p: (f, r) for p, (f, r) in totals.items()}

@@ -85,7 +85,8 @@ void mt_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, 
   case MT_ERF:          MT_UNARY_LOOP(erff(v)) break;
   case MT_RELU:         MT_UNARY_LOOP(v > 0.0f ? v : 0.0f) break;
   case MT_LEAKY_RELU:   MT_UNARY_LOOP(v >= 0.0f ? v : alpha * v) break;
-  case MT_CLIP:         MT_UNARY_LOOP(v < alpha ? alpha : (v > beta ? beta : v)) break;
+  /* min first, then max (ONNX gives max when min > max); NaN stays NaN */
+  case MT_CLIP:         MT_UNARY_LOOP((v < alpha ? alpha : v) > beta ? beta : (v < alpha ? alpha : v)) break;
   case MT_SIGMOID:      MT_UNARY_LOOP(mt_sigmoid(v)) break;
   case MT_TANH:         MT_UNARY_LOOP(tanhf(v)) break;
   case MT_HARD_SIGMOID: MT_UNARY_LOOP(fminf(1.0f, fmaxf(0.0f, alpha * v + beta))) break;

@@ -261,3 +261,14 @@ def test_plugin_counts_a_known_instruction_sequence_exactly(tmp_path, target, ca
     got = run_guest(fw, {}, count=True, marker=symbol_address(fw, "mt_layer_marker"))
     assert len(got.marks) == 2 and got.marks[1] - got.marks[0] == 102
     assert got.total_instructions > got.marks[1]
+
+
+@pytest.mark.parametrize("target,fault,shown", [
+    ("cortex-m4", "*(volatile int *)0xFFFFFFF0u = 1;", "PC: 0x"),      # bus fault -> HardFault
+    ("rv32imc", "__asm__ volatile(\".word 0\");", "mcause: 0x00000002")])  # illegal instruction
+def test_guest_fault_is_a_clear_build_error(tmp_path, target, fault, shown):
+    main = _hand_written_project(tmp_path, f"  {fault}\n  return 0;")
+    fw = build_firmware(tmp_path, get_target(target), "mt_network", main)
+    with pytest.raises(BuildError, match=f"on target {target} exited with status 1: guest output: .*{shown}") as e:
+        run_guest(fw, {}, timeout=10)
+    assert "warning" not in str(e.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -100,9 +101,10 @@ def run_guest(fw: Firmware, files: Mapping[str, bytes], *, want: tuple[str, ...]
 
 def _failure_message(fw: Firmware, what: str, code: int, output: str) -> str:
     reason = EXIT_MESSAGES.get(code, "")
-    lines = [l for l in output.strip().splitlines() if l.strip()]
-    if not reason and lines:
-        reason = "; ".join(lines[-3:])[:300]   # e.g. picolibc's fault register dump
+    lines = [l.strip() for l in output.strip().splitlines()
+             if l.strip() and not re.match(r"^qemu-system-\S+: warning:", l)]
+    if not reason and lines:                   # e.g. picolibc's fault register dump
+        reason = "guest output: " + "; ".join(lines[-4:])[:300]
     return (f"{what} on target {fw.target.name} exited with status {code}"
             + (f": {reason}" if reason else " (the guest faulted or returned an error)"))
 

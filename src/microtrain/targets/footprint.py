@@ -46,7 +46,7 @@ class Footprint:
     # weights.c), "kernels" (libmt), "libc" (picolibc, libm, libgcc, crt0),
     # "harness" (semihosting main, I/O buffers). Approximate: alignment padding
     # is not attributed and merged constants are counted before merging.
-    by_part: dict = None
+    by_part: Optional[dict] = None
 
     @property
     def text(self) -> int:

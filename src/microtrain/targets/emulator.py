@@ -83,7 +83,8 @@ def run_guest(fw: Firmware, files: Mapping[str, bytes], *, want: tuple[str, ...]
             plugin_args = f"{count_plugin()},marker=0x{(marker if marker is not None else 0):x},out=counts.txt"
         cmd = qemu_command(fw, plugin_args)
         try:
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=limit)
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=limit,
+                                  stdin=subprocess.DEVNULL)  # semihosting console: no tty games
         except subprocess.TimeoutExpired:
             raise BuildError(
                 f"{what} on target {fw.target.name}: the emulator was killed after {limit:g} s "

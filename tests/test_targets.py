@@ -272,3 +272,16 @@ def test_guest_fault_is_a_clear_build_error(tmp_path, target, fault, shown):
     with pytest.raises(BuildError, match=f"on target {target} exited with status 1: guest output: .*{shown}") as e:
         run_guest(fw, {}, timeout=10)
     assert "warning" not in str(e.value)
+
+
+def test_cli_compile_for_a_target_prints_the_footprint(tmp_path):
+    import onnx
+    from click.testing import CliRunner
+    from microtrain.cli import cli
+    m, _ = cnn_model()
+    onnx.save(m, tmp_path / "cnn.onnx")
+    res = CliRunner().invoke(cli, ["compile", str(tmp_path / "cnn.onnx"), "--target", "cortex-m7",
+                                   "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "target cortex-m7: flash" in res.output and "/ 2,097,152 B" in res.output
+    assert (tmp_path / "out" / "build-cortex-m7" / "firmware.elf").exists()

@@ -44,6 +44,7 @@ class CompiledModel:
         self.graph = graph
         self.plan = plan
         self.project_dir = Path(project_dir)
+        self.prefix = prefix
         self.target_info: Target = get_target(target)
         self.target = self.target_info.name
         self._base_report: Report = make_report(graph, plan)

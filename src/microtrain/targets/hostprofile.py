@@ -24,7 +24,7 @@ def build_host_profiler(cm) -> Path:
     out = cm.project_dir / "build-host-profile"
     out.mkdir(exist_ok=True)
     (out / "mt_target_hooks.h").write_text(HOOKS_H)
-    (out / "mt_target_main.c").write_text(main_c(cm.graph, _prefix(cm), paint_stack=False))
+    (out / "mt_target_main.c").write_text(main_c(cm.graph, cm.prefix, paint_stack=False))
     exe = out / "network_profile"
     inc = ["-I", str(RUNTIME_DIR), "-I", str(cm.project_dir), "-I", str(out)]
     _run([HOST_CC, *HOST_CFLAGS, *inc, "-include", "mt_target_hooks.h", "-c",
@@ -33,11 +33,6 @@ def build_host_profiler(cm) -> Path:
           str(out / "mt_target_main.c"), str(runtime_library()), "-lm", "-static", "-o", str(exe)],
          "host profiling build")
     return exe
-
-
-def _prefix(cm) -> str:
-    m = re.search(r"void (\w+)_run\(", (cm.project_dir / "network.h").read_text())
-    return m.group(1) if m else "mt_network"
 
 
 def profile_host(cm, input_bytes: bytes) -> Profile:

@@ -285,3 +285,12 @@ def test_cli_compile_for_a_target_prints_the_footprint(tmp_path):
     assert res.exit_code == 0, res.output
     assert "target cortex-m7: flash" in res.output and "/ 2,097,152 B" in res.output
     assert (tmp_path / "out" / "build-cortex-m7" / "firmware.elf").exists()
+
+
+def test_relative_out_dir_and_run_script(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    m, inputs = eltwise_model()
+    cm = microtrain.compile(m, "rv32imfc", out_dir="proj")    # the emulator runs elsewhere
+    assert_close(cm.run(inputs)["y"], cm.reference(inputs)["y"])
+    script = (tmp_path / "proj" / "build-rv32imfc" / "run.sh").read_text()
+    assert "qemu-system-riscv32" in script and str(tmp_path / "proj") in script and "timeout" in script

@@ -12,7 +12,7 @@ from ..ir import Graph
 from ..planner import MemoryPlan
 from ..report import Report
 from .descriptions import Target
-from .emulator import run_guest
+from .emulator import run_guest, write_run_script
 from .footprint import Footprint, check_fit, measure, precheck
 from .harness import MARKER_SYMBOL, main_c
 from .profile import Profile, profile_from_marks
@@ -33,6 +33,7 @@ class TargetProgram:
             static_stack_estimate(self.firmware, self.project, prefix), bytes_by_part(self.firmware))
         check_fit(self.footprint, target)
         self._dump_firmware: Optional[Firmware] = None
+        write_run_script(self.firmware)
 
     def run(self, input_bytes: bytes, timeout: Optional[float] = None) -> bytes:
         """Output bytes (all outputs back to back) for one run on `input_bytes`."""

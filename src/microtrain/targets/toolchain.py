@@ -47,7 +47,8 @@ def build_firmware(project: Path, target: Target, prefix: str, main_c: str, *,
     them with the cached kernel library. Output in project/build-<target>/."""
     lib = target_library(target)
     cc = require_tool(target.cc, target)
-    out = Path(project) / f"build-{target.name}"
+    project = Path(project).resolve()      # the emulator runs in a scratch directory
+    out = project / f"build-{target.name}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "mt_target_hooks.h").write_text(HOOKS_H)
     (out / "mt_target_main.c").write_text(main_c)

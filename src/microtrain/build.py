@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -95,5 +96,7 @@ def _run(cmd: list[str], what: str, missing_hint: str = "install gcc (or set CC)
         raise BuildError(f"'{cmd[0]}' not found; {missing_hint}") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace")
-        first = next((l for l in msg.splitlines() if "error" in l), msg.strip()[:300])
+        lines = [l for l in msg.splitlines() if "collect2" not in l]   # "ld returned 1" says nothing
+        first = next((l for l in lines if re.search(r"error|overflowed|undefined reference", l)),
+                     msg.strip()[:300])
         raise BuildError(f"building {what} failed: {first}")

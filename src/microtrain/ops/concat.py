@@ -52,4 +52,26 @@ def _macs(node, ins, outs):
     return 0
 
 
-register("Concat", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+def _vjp(node, gb, dys):
+    """dx_k = the k-th block of dy along the axis: one Split when every input
+    needs it, else one Slice per input that does (the others cost nothing)."""
+    shapes = [gb.shape(i) for i in node.inputs]
+    axis, _ = _axis_and_shape(node, shapes)
+    sizes = [s[axis] for s in shapes]
+    wanted = [k for k in range(len(shapes)) if gb.needs(k)]
+    if len(wanted) == len(shapes) and len(shapes) > 1:
+        parts = gb.emit("Split", [dys[0], gb.const(np.array(sizes, np.int64), np.int64)],
+                        {"axis": axis}, n_out=len(shapes))
+        return list(parts)
+    grads = [None] * len(shapes)
+    ends = np.cumsum(sizes)
+    for k in wanted:
+        if len(shapes) == 1:
+            grads[k] = dys[0]
+            continue
+        grads[k] = gb.emit("Slice", [dys[0], gb.const([ends[k] - sizes[k]], np.int64),
+                                     gb.const([ends[k]], np.int64), gb.const([axis], np.int64)])
+    return grads
+
+
+register("Concat", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

@@ -35,4 +35,9 @@ def _macs(node, ins, outs):
     return 0
 
 
-register("Expand", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+def _vjp(node, gb, dys):
+    """dx = dy summed over the axes Expand broadcast."""
+    return [gb.unbroadcast(dys[0], gb.shape(node.inputs[0])), None]
+
+
+register("Expand", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

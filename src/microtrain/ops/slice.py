@@ -120,4 +120,54 @@ def _macs(node, ins, outs):
     return 0
 
 
-register("Slice", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+# ---- gradient ----------------------------------------------------------------
+# dx = zeros of x's shape with dy written back where the slice read it:
+# mt.SliceGrad(dy) with attributes shape (x's), starts and steps (one per axis).
+
+def _vjp(node, gb, dys):
+    x = node.inputs[0]
+    plan = slice_plan(node, gb.shape(x), *_operands(
+        node, lambda i, w: gb.graph.constants.get(node.inputs[i]) if i < len(node.inputs) and node.inputs[i]
+        else None))
+    dx = gb.emit("mt.SliceGrad", [dys[0]], {"shape": list(gb.shape(x)), "starts": [p[0] for p in plan],
+                                            "steps": [p[1] for p in plan]})
+    return [dx] + [None] * (len(node.inputs) - 1)
+
+
+def _grad_plan(node, dy_shape) -> list[tuple[int, int, int]]:
+    shape, starts, steps = (list(node.attr(a)) for a in ("shape", "starts", "steps"))
+    plan = [(int(a), int(s), int(c)) for a, s, c in zip(starts, steps, dy_shape)]
+    if len(plan) != len(shape) or len(dy_shape) != len(shape) or any(
+            c and not (0 <= a < d and 0 <= a + s * (c - 1) < d) for (a, s, c), d in zip(plan, shape)):
+        raise ShapeError(f"{node_label(node)}: gradient of shape {tuple(dy_shape)} does not fit "
+                         f"a slice of {tuple(shape)}")
+    return plan
+
+
+def _grad_infer(node, ins):
+    _grad_plan(node, ins[0].shape)
+    return [TensorType(tuple(int(d) for d in node.attr("shape")), ins[0].dtype)]
+
+
+def _grad_reference(node, args):
+    dy = args[0]
+    dx = np.zeros([int(d) for d in node.attr("shape")], dy.dtype)
+    positions = [a + s * np.arange(c) for a, s, c in _grad_plan(node, dy.shape)]
+    dx[np.ix_(*positions)] = dy
+    return [dx]
+
+
+def _grad_lower(node, ctx):
+    plan = _grad_plan(node, ctx.ins[0].shape)
+    dense = dense_strides(ctx.outs[0].shape)
+    shape, strides = collapse_strided([c for _, _, c in plan], [s * d for (_, s, _), d in zip(plan, dense)])
+    offset = sum(a * d for (a, _, _), d in zip(plan, dense))
+    if len(shape) > MAX_RANK:
+        raise UnsupportedOpError(f"{node_label(node)}: rank {len(shape)} exceeds the kernels' "
+                                 f"maximum rank {MAX_RANK}")
+    return (f"mt_slice_bwd({ctx.inp(0)}, {ctx.out(0)}, {ctx.outs[0].dtype.itemsize}, "
+            f"{size(ctx.outs[0].shape)}, {len(shape)}, {ctx.table(shape)}, {ctx.table(strides)}, {offset});")
+
+
+register("Slice", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("mt.SliceGrad", infer=_grad_infer, reference=_grad_reference, lower=_grad_lower, macs=_macs)

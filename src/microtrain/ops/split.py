@@ -70,4 +70,60 @@ def _macs(node, ins, outs):
     return 0
 
 
-register("Split", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+# ---- gradient ----------------------------------------------------------------
+# dx = Concat of the outputs' gradients. Outputs that get no gradient count as
+# zeros: then the internal mt.SplitGrad (Concat with omitted inputs, which
+# mt_concat fills with zeros, so no zero tensor is ever materialized).
+
+def _vjp(node, gb, dys):
+    x_shape = gb.shape(node.inputs[0])
+    axis, sizes = _sizes(node, x_shape, _split_operand(
+        node, lambda i: gb.graph.constants.get(node.inputs[i]) if i < len(node.inputs) and node.inputs[i] else None))
+    if all(d is not None for d in dys):
+        dx = dys[0] if len(dys) == 1 else gb.emit("Concat", list(dys), {"axis": axis})
+    else:
+        dx = gb.emit("mt.SplitGrad", [d or "" for d in dys], {"axis": axis, "sizes": sizes})
+    return [dx] + [None] * (len(node.inputs) - 1)
+
+
+def _grad_shape(node, ins) -> tuple[int, ...]:
+    axis, sizes = int(node.attr("axis")), [int(s) for s in node.attr("sizes")]
+    present = [v for v in ins if v.present]
+    shape = list(present[0].shape)
+    shape[axis] = sum(sizes)
+    for k, v in enumerate(ins):
+        if v.present and tuple(v.shape) != tuple(shape[:axis] + [sizes[k]] + shape[axis + 1:]):
+            raise ShapeError(f"{node_label(node)}: gradient {k} has shape {tuple(v.shape)}, "
+                             f"expected block {sizes[k]} of {tuple(shape)} on axis {axis}")
+    return tuple(shape)
+
+
+def _grad_infer(node, ins):
+    return [TensorType(_grad_shape(node, ins), next(v.dtype for v in ins if v.present))]
+
+
+def _grad_reference(node, args):
+    axis, sizes = int(node.attr("axis")), [int(s) for s in node.attr("sizes")]
+    like = next(a for a in args if a is not None)
+    blocks = []
+    for a, n in zip(args, sizes):
+        if a is None:
+            shape = list(like.shape)
+            shape[axis] = n
+            a = np.zeros(shape, like.dtype)
+        blocks.append(a)
+    return [np.concatenate(blocks, axis=axis)]
+
+
+def _grad_lower(node, ctx):
+    axis, sizes = int(node.attr("axis")), [int(s) for s in node.attr("sizes")]
+    shape = ctx.outs[0].shape
+    row = size(shape[axis + 1:]) * ctx.outs[0].dtype.itemsize
+    chunks = [n * row for n in sizes]
+    srcs = ", ".join(ctx.inp(i) for i in range(len(sizes)))
+    return (f"{{ const void *const srcs[] = {{{srcs}}};\n"
+            f"  mt_concat(srcs, {len(chunks)}, {ctx.table(chunks)}, {size(shape[:axis])}, {ctx.out(0)}); }}")
+
+
+register("Split", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("mt.SplitGrad", infer=_grad_infer, reference=_grad_reference, lower=_grad_lower, macs=_macs)

@@ -60,4 +60,13 @@ def _macs(node, ins, outs):
     return 0
 
 
-register("Transpose", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+def _vjp(node, gb, dys):
+    """dx = dy transposed by the inverse permutation."""
+    perm = _perm(node, len(gb.shape(node.inputs[0])))
+    inverse = [0] * len(perm)
+    for out_axis, in_axis in enumerate(perm):
+        inverse[in_axis] = out_axis
+    return [gb.emit("Transpose", [dys[0]], {"perm": inverse})]
+
+
+register("Transpose", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)

@@ -179,5 +179,19 @@ VIEWS = {
     "Dropout": (_dropout_infer, _identity_reference),
 }
 
+
+def _vjp(node, gb, dys):
+    """The gradient of a view is dy viewed back in the input's shape: a
+    Reshape, itself a view, so it costs no code and no memory."""
+    x_shape = gb.shape(node.inputs[0])
+    dx = dys[0]
+    if gb.shape(dx) != x_shape:
+        # allowzero keeps a 0-sized dim a real 0 instead of "copy dim from dy"
+        dx = gb.emit("Reshape", [dx, gb.const(np.array(x_shape, np.int64), np.int64)],
+                     {"allowzero": int(0 in x_shape)})
+    return [dx] + [None] * (len(node.inputs) - 1)
+
+
 for _name, (_infer, _reference) in VIEWS.items():
-    register(_name, infer=_infer, reference=_reference, lower=_lower_copy, macs=_no_macs, view=True)
+    register(_name, infer=_infer, reference=_reference, lower=_lower_copy, macs=_no_macs, view=True,
+             vjp=_vjp)

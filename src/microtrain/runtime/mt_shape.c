@@ -97,7 +97,10 @@ void mt_concat(const void *const *xs, int32_t n_inputs, const int32_t *chunk_byt
   for (r = 0; r < outer; r++) {
     for (k = 0; k < n_inputs; k++) {
       size_t n = (size_t)chunk_bytes[k];
-      memcpy(dst, (const uint8_t *)xs[k] + (size_t)r * n, n);
+      if (xs[k] != NULL)
+        memcpy(dst, (const uint8_t *)xs[k] + (size_t)r * n, n);
+      else
+        memset(dst, 0, n);
       dst += n;
     }
   }
@@ -258,4 +261,131 @@ void mt_cast(const void *MT_RESTRICT x, int32_t x_type, void *MT_RESTRICT y, int
     else { MT_CAST_LOOP(int64_t, int64_t) }
   }
 #undef MT_CAST_LOOP
+}
+
+/* ---- backward kernels ------------------------------------------------------ */
+
+/* Scatter a dense row of n elements into dst, `stride` elements apart (the
+ * inverse of mt_gather_row). */
+static void mt_scatter_row(const uint8_t *src, uint8_t *dst, int32_t elem_size, int32_t n,
+                           int32_t stride)
+{
+  int32_t i;
+  if (stride == 1) {
+    memcpy(dst, src, (size_t)n * (size_t)elem_size);
+    return;
+  }
+  switch (elem_size) {
+  case 4: {
+    const uint32_t *s = (const uint32_t *)(const void *)src;
+    uint32_t *d = (uint32_t *)(void *)dst;
+    for (i = 0; i < n; i++) d[(ptrdiff_t)i * stride] = s[i];
+    break;
+  }
+  case 8: {
+    const uint64_t *s = (const uint64_t *)(const void *)src;
+    uint64_t *d = (uint64_t *)(void *)dst;
+    for (i = 0; i < n; i++) d[(ptrdiff_t)i * stride] = s[i];
+    break;
+  }
+  default:
+    for (i = 0; i < n; i++)
+      memcpy(dst + (ptrdiff_t)i * stride * elem_size, src + (size_t)i * (size_t)elem_size,
+             (size_t)elem_size);
+  }
+}
+
+void mt_slice_bwd(const void *MT_RESTRICT dy, void *MT_RESTRICT dx, int32_t elem_size,
+                  int32_t dx_size, int32_t ndim, const int32_t *dy_shape,
+                  const int32_t *dx_strides, int32_t dx_offset)
+{
+  const uint8_t *src = (const uint8_t *)dy;
+  uint8_t *xb = (uint8_t *)dx;
+  int32_t idx[MT_MAX_RANK];
+  int32_t rows = 1, row_len, last = ndim - 1, r, d;
+  ptrdiff_t off = dx_offset;
+  memset(xb, 0, (size_t)dx_size * (size_t)elem_size);
+  row_len = dy_shape[last];
+  for (d = 0; d < last; d++) {
+    rows *= dy_shape[d];
+    idx[d] = 0;
+  }
+  if (rows == 0 || row_len == 0) return;
+  /* Odometer over all axes but the last, as in mt_copy_strided. */
+  for (r = 0; r < rows; r++) {
+    mt_scatter_row(src, xb + off * elem_size, elem_size, row_len, dx_strides[last]);
+    src += (size_t)row_len * (size_t)elem_size;
+    for (d = last - 1; d >= 0; d--) {
+      off += dx_strides[d];
+      if (++idx[d] < dy_shape[d]) break;
+      off -= (ptrdiff_t)dx_strides[d] * dy_shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+void mt_pad_bwd_f32(const float *MT_RESTRICT dy, float *MT_RESTRICT dx, int32_t ndim,
+                    const int32_t *in_shape, const int32_t *out_shape, const int32_t *pad_begin,
+                    int32_t mode)
+{
+  int32_t idx[MT_MAX_RANK], in_strides[MT_MAX_RANK];
+  int32_t last = ndim - 1, rows = 1, r, d, o, acc = 1;
+  int32_t n_in = in_shape[last], n_out = out_shape[last], before = pad_begin[last];
+  /* the part of an output row that maps straight onto x: [lo, hi) */
+  int32_t lo = before > 0 ? before : 0;
+  int32_t hi = before + n_in < n_out ? before + n_in : n_out;
+  if (hi < lo) hi = lo;
+  for (d = last; d >= 0; d--) {
+    in_strides[d] = acc;
+    acc *= in_shape[d];
+  }
+  for (o = 0; o < acc; o++) dx[o] = 0.0f;
+  for (d = 0; d < last; d++) {
+    rows *= out_shape[d];
+    idx[d] = 0;
+  }
+  if (n_out == 0 || acc == 0) return;
+  for (r = 0; r < rows; r++, dy += n_out) {
+    ptrdiff_t off = 0;
+    int inside = 1;
+    float *row;
+    for (d = 0; d < last; d++) {
+      int32_t s = mt_pad_source(idx[d] - pad_begin[d], in_shape[d], mode);
+      if (s < 0) { inside = 0; break; }
+      off += (ptrdiff_t)s * in_strides[d];
+    }
+    if (inside) {
+      row = dx + off;
+      for (o = lo; o < hi; o++) row[o - before] += dy[o];
+      for (o = 0; o < lo; o++) {
+        int32_t s = mt_pad_source(o - before, n_in, mode);
+        if (s >= 0) row[s] += dy[o];
+      }
+      for (o = hi; o < n_out; o++) {
+        int32_t s = mt_pad_source(o - before, n_in, mode);
+        if (s >= 0) row[s] += dy[o];
+      }
+    }
+    for (d = last - 1; d >= 0; d--) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void mt_gather_bwd_f32(const float *MT_RESTRICT dy, const void *indices, int32_t index_bytes,
+                       float *MT_RESTRICT dx, int32_t outer, int32_t axis_dim,
+                       int32_t n_indices, int32_t inner)
+{
+  size_t slab = (size_t)axis_dim * (size_t)inner, n = (size_t)outer * slab, j;
+  int32_t o, k, i;
+  for (j = 0; j < n; j++) dx[j] = 0.0f;
+  if (axis_dim == 0) return;
+  for (o = 0; o < outer; o++) {
+    float *dslab = dx + (size_t)o * slab;
+    for (k = 0; k < n_indices; k++, dy += inner) {
+      float *drow = dslab + (size_t)mt_load_index(indices, index_bytes, k, axis_dim) * (size_t)inner;
+      for (i = 0; i < inner; i++) drow[i] += dy[i];
+    }
+  }
 }

@@ -16,7 +16,8 @@ from .emulator import run_guest, write_run_script
 from .footprint import Footprint, check_fit, measure, precheck
 from .harness import MARKER_SYMBOL, main_c
 from .profile import Profile, profile_from_marks
-from .toolchain import Firmware, build_firmware, bytes_by_part, read_sections, static_stack_estimate, symbol_address
+from .toolchain import (Firmware, build_firmware, bytes_by_part, read_sections, static_stack_estimate,
+                        symbol_address)
 
 
 class TargetProgram:
@@ -30,7 +31,7 @@ class TargetProgram:
         self.firmware = build_firmware(self.project, target, prefix, self._main_c)
         self.footprint: Footprint = measure(
             target, read_sections(self.firmware), plan, report.weight_bytes, io_bytes,
-            static_stack_estimate(self.firmware, self.project, prefix), bytes_by_part(self.firmware))
+            static_stack_estimate(self.firmware, prefix), bytes_by_part(self.firmware))
         check_fit(self.footprint, target)
         self._dump_firmware: Optional[Firmware] = None
         write_run_script(self.firmware)

@@ -32,6 +32,7 @@ class Firmware:
     target: Target
     build_dir: Path
     library: Path           # libmt.a the firmware was linked with (its *.su are beside it)
+    sources: tuple[Path, ...] = ()   # the project's C files (not the harness main)
 
 
 def target_library(target: Target) -> Path:
@@ -42,9 +43,13 @@ def target_library(target: Target) -> Path:
 
 
 def build_firmware(project: Path, target: Target, prefix: str, main_c: str, *,
-                   name: str = "firmware", dump_layers: bool = False) -> Firmware:
-    """Compile network.c + weights.c + the harness main for `target` and link
-    them with the cached kernel library. Output in project/build-<target>/."""
+                   name: str = "firmware", dump_layers: bool = False,
+                   sources: tuple[str, ...] = ("network.c", "weights.c"),
+                   hooked: tuple[str, ...] = ("network.c",)) -> Firmware:
+    """Compile the project's `sources` + the harness `main_c` for `target` and
+    link them with the cached kernel library; the `hooked` sources get the
+    layer hooks (mt_target_hooks.h) force-included. Output in
+    project/build-<target>/. A training step passes its own sources and main."""
     lib = target_library(target)
     cc = require_tool(target.cc, target)
     project = Path(project).resolve()      # the emulator runs in a scratch directory
@@ -57,17 +62,17 @@ def build_firmware(project: Path, target: Target, prefix: str, main_c: str, *,
     defines = ["-DMT_TARGET_DUMP"] if dump_layers else []
     cflags = [*target.all_cflags, *defines, "-I", str(RUNTIME_DIR), "-I", str(project), "-I", str(out)]
     objs = []
-    for src, hooks in ((Path(project) / "network.c", True), (Path(project) / "weights.c", False),
-                       (out / "mt_target_main.c", False)):
+    units = [(project / f, f in hooked) for f in sources] + [(out / "mt_target_main.c", False)]
+    for src, hooks in units:
         obj = out / f"{name}-{src.stem}.o"
-        extra = ["-include", "mt_target_hooks.h", "-fstack-usage"] if hooks else []
-        _run([cc, *cflags, *extra, "-c", str(src), "-o", str(obj)],
+        extra = ["-include", "mt_target_hooks.h"] if hooks else []
+        _run([cc, *cflags, *extra, "-fstack-usage", "-c", str(src), "-o", str(obj)],
              f"{src.name} for target {target.name}", missing_hint=INSTALL_HINT)
         objs.append(str(obj))
     _run([cc, *target.all_cflags, "-T", str(out / "mt_target.ld"), f"-Wl,-Map={out / name}.map",
           *objs, str(lib), "-lm", "-o", str(elf)], f"firmware for target {target.name}",
          missing_hint=INSTALL_HINT)
-    return Firmware(elf, target, out, lib)
+    return Firmware(elf, target, out, lib, tuple(src for src, _ in units[:-1]))
 
 
 @dataclass(frozen=True)
@@ -121,15 +126,18 @@ def read_stack_usage(paths: list[Path]) -> dict[str, tuple[int, str]]:
     return usage
 
 
-def static_stack_estimate(fw: Firmware, project: Path, prefix: str) -> Optional[int]:
+def static_stack_estimate(fw: Firmware, prefix: str) -> Optional[int]:
     """Frame of <prefix>_run plus the deepest frame among the kernels it calls
     (libc/libm frames below them are not included), from -fstack-usage."""
     name = fw.elf.stem
-    usage = read_stack_usage([fw.build_dir / f"{name}-network.su", *sorted(fw.library.parent.glob("*.su"))])
+    usage = read_stack_usage([*(fw.build_dir / f"{name}-{src.stem}.su" for src in fw.sources),
+                              *sorted(fw.library.parent.glob("*.su"))])
     run = usage.get(f"{prefix}_run")
     if run is None:
         return None
-    called = set(re.findall(r"\b(mt_\w+)\s*\(", (Path(project) / "network.c").read_text()))
+    called = set()
+    for src in fw.sources:
+        called |= set(re.findall(r"\b(mt_\w+)\s*\(", src.read_text()))
     deepest = max((usage[f][0] for f in called if f in usage), default=0)
     return run[0] + deepest
 
@@ -143,8 +151,8 @@ _RAM_OUT = (".bss", ".sbss", ".tbss")
 
 def _part_of(path: str, fw: Firmware) -> str:
     name = Path(path.split("(")[0]).name
-    if name in (f"{fw.elf.stem}-network.o", f"{fw.elf.stem}-weights.o"):
-        return "model"                  # network.c (wiring, tables) and weights.c
+    if name in {f"{fw.elf.stem}-{src.stem}.o" for src in fw.sources}:
+        return "model"                  # e.g. network.c (wiring, arena) and weights.c
     if name == f"{fw.elf.stem}-mt_target_main.o":
         return "harness"                # I/O buffers, semihosting main, markers
     if name == "libmt.a":

@@ -169,3 +169,11 @@ def test_global_lp_pool(p, shape):
 def test_error_lp_order_below_one(op, attrs):
     x = np.zeros((1, 1, 4, 4), np.float32)
     _compile_error(helper.make_node(op, ["x"], ["y"], name="pool", p=0, **attrs), x)
+
+
+def test_error_same_auto_pad_with_dilations():
+    x = np.zeros((1, 1, 7, 8), np.float32)
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
+                                     dilations=[2, 2], auto_pad="SAME_UPPER")], {"x": x}, ["y"])
+    with pytest.raises(MicrotrainError, match="'pool'.*explicit pads"):
+        microtrain.compile(m)

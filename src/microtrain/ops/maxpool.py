@@ -87,6 +87,12 @@ def pool_geometry(node, shape) -> PoolGeometry:
         out = [_output_size(i, k, s, b, e, ceil_mode)
                for i, k, s, b, e in zip(in_sp, k_eff, strides, pb, pe)]
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if max(dilations) > 1:
+            # The ONNX spec, its reference implementation and onnxruntime
+            # each size this case differently: refuse rather than guess.
+            raise unsupported_attr(node, "dilations", dilations,
+                                   f"with auto_pad={auto_pad} the output size is ambiguous across "
+                                   "ONNX implementations; export with explicit pads")
         out = [-(-i // s) for i, s in zip(in_sp, strides)]
         total = [max(0, (o - 1) * s + k - i) for o, s, k, i in zip(out, strides, k_eff, in_sp)]
         pb = [t // 2 if auto_pad == "SAME_UPPER" else (t + 1) // 2 for t in total]

@@ -74,6 +74,9 @@ def test_cli_prints_table_and_reports_errors_in_one_line(tmp_path):
     assert "nope" in bad.output and len(bad.output.strip().splitlines()) == 1
     missing = CliRunner().invoke(schedule_command, [str(tmp_path / "m.onnx"), "--hw", "gap9_like", "--no-ray"])
     assert missing.exit_code != 0 and "does not exist" in missing.output and "Traceback" not in missing.output
+    noray = CliRunner().invoke(schedule_command, [str(wl), "--hw", "gap9_like", "--ray-address", "127.0.0.1:1"])
+    assert noray.exit_code == 1 and "cannot reach Ray at 127.0.0.1:1" in noray.output
+    assert len(noray.output.strip().splitlines()) == 1
     badeng = CliRunner().invoke(schedule_command, [str(wl), "--hw", "gap9_like", "--engine", "x"])
     assert badeng.exit_code == 2
 

@@ -65,6 +65,8 @@ def _ray(address: str | None):
         if address:
             raise SchedulerError("--ray-address needs Ray: pip install 'microtrain[scale]'") from None
         return None
+    if address and address != "auto":
+        _check_reachable(address)
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -73,6 +75,19 @@ def _ray(address: str | None):
         except Exception as exc:
             raise SchedulerError(f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}") from None
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a host:port address
+    (Ray itself waits a long time for an unreachable head node)."""
+    import socket
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise SchedulerError(f"--ray-address must look like HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SchedulerError(f"cannot reach Ray at {address}: {exc.strerror or exc}") from None
 
 
 def write_csv(rows: list[dict], path: str | Path) -> None:

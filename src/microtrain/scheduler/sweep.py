@@ -59,14 +59,14 @@ def sweep(layers: Sequence[Layer], hardware: Sequence[Any], *, objective: str = 
 
 
 def _ray(address: str | None):
+    if address and address != "auto":
+        _check_reachable(address)
     try:
         import ray
     except ImportError:
         if address:
             raise SchedulerError("--ray-address needs Ray: pip install 'microtrain[scale]'") from None
         return None
-    if address and address != "auto":
-        _check_reachable(address)
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,

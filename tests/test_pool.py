@@ -177,3 +177,27 @@ def test_error_same_auto_pad_with_dilations():
                                      dilations=[2, 2], auto_pad="SAME_UPPER")], {"x": x}, ["y"])
     with pytest.raises(MicrotrainError, match="'pool'.*explicit pads"):
         microtrain.compile(m)
+
+
+def test_pool_norm_softmax_pipeline_shares_memory_correctly():
+    # Several family ops chained: in-place norm/softmax steps next to pools
+    # and reductions must not clobber buffers still needed.
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    c = 4
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["p", "p"], ["a"]),
+        helper.make_node("BatchNormalization", ["a", "s", "b", "m", "v"], ["bn"]),
+        helper.make_node("InstanceNormalization", ["bn", "s", "b"], ["inn"]),
+        helper.make_node("AveragePool", ["inn"], ["ap"], kernel_shape=[2, 2], ceil_mode=1,
+                         strides=[2, 2]),
+        helper.make_node("Softmax", ["ap"], ["sm"], axis=1),
+        helper.make_node("GlobalAveragePool", ["sm"], ["g"]),
+        helper.make_node("ReduceSum", ["inn", "axes"], ["r"], keepdims=0),
+    ]
+    inits = {"s": rng.standard_normal(c).astype(np.float32),
+             "b": rng.standard_normal(c).astype(np.float32),
+             "m": rng.standard_normal(c).astype(np.float32),
+             "v": (rng.random(c) + 0.5).astype(np.float32), "axes": np.array([1, 3], np.int64)}
+    check_model(make_model(nodes, {"x": x}, ["g", "r", "ap"], inits, opset=17), {"x": x})

@@ -243,3 +243,218 @@ def test_split_on_the_batch_axis():
         a, b = torch.split(x + p, [1, 1], dim=0)
         return torch.cat([b * b, a], dim=0)
     check_grads(nodes, {"x": x}, {"p": p}, fn)
+
+
+# ---- Slice ------------------------------------------------------------------
+
+def _select(t, axis_positions):
+    """t indexed by one position array per axis (torch index_select: its
+    autograd scatters the gradient back)."""
+    for axis, pos in enumerate(axis_positions):
+        t = t.index_select(axis, torch.tensor(np.array(pos), dtype=torch.long))
+    return t
+
+
+def _slice_positions(shape, starts, ends, axes, steps):
+    """Python slice semantics on aranges = ONNX Slice clamping rules."""
+    pos = [np.arange(d) for d in shape]
+    axes = range(len(starts)) if axes is None else axes
+    steps = steps or [1] * len(starts)
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        pos[a] = pos[a][slice(s, e, st)]
+    return pos
+
+
+BIG = 2 ** 62
+SLICES = [  # (starts, ends, axes, steps) on (2, 5, 6)
+    ([1], [4], [1], None),
+    ([0, 1], [BIG, -1], [1, 2], [2, 1]),
+    ([-1], [-BIG], [2], [-1]),
+    ([4, 0], [0, 6], [1, 2], [-2, 3]),
+    ([1], [BIG], [-1], [2]),
+    ([1, 3, 5], [-BIG, 0, -7], [0, 1, 2], [-1, -1, -2]),
+    ([-3, -100], [100, -2], [-2, -1], [1, 1]),
+    ([0, 2], [2, 3], [0, 1], None),
+]
+
+
+@pytest.mark.parametrize("starts,ends,axes,steps", SLICES)
+def test_slice_grads(starts, ends, axes, steps):
+    shape = (2, 5, 6)
+    ins, consts = ["h", "st", "en"], {"st": np.array(starts, I64), "en": np.array(ends, I64)}
+    if axes is not None:
+        ins.append("ax")
+        consts["ax"] = np.array(axes, I64)
+    if steps is not None:
+        ins.append("sp")
+        consts["sp"] = np.array(steps, I64)
+    pos = _slice_positions(shape, starts, ends, [a % 3 for a in axes] if axes else None, steps)
+    add_then(helper.make_node("Slice", ins, ["y"]), shape, lambda h, **c: _select(h, pos), consts=consts)
+
+
+def test_slice_grads_attrs_opset9():
+    shape = (2, 4, 5)
+    node = helper.make_node("Slice", ["h"], ["y"], starts=[1, -3], ends=[3, BIG], axes=[1, 2])
+    pos = _slice_positions(shape, [1, -3], [3, BIG], [1, 2], None)
+    add_then(node, shape, lambda h: _select(h, pos), opset=9)
+
+
+# ---- Pad --------------------------------------------------------------------
+
+def _pad_positions(shape, begin, end, mode):
+    """Per axis, the input position each output reads (numpy.pad of an arange:
+    the ONNX reference semantics of reflect/edge/wrap)."""
+    return [np.pad(np.arange(d), (b, e), mode={"edge": "edge", "reflect": "reflect", "wrap": "wrap"}[mode])
+            for d, b, e in zip(shape, begin, end)]
+
+
+PADS = [  # (mode, begin, end) over (2, 3, 4, 5): the batch axis is never padded
+    ("reflect", [0, 1, 2, 3], [0, 2, 1, 3]),
+    ("reflect", [0, 0, 5, 0], [0, 0, 7, 9]),     # pads beyond the axis: reflected again
+    ("edge", [0, 2, 0, 4], [0, 1, 3, 0]),
+    ("wrap", [0, 1, 3, 2], [0, 2, 0, 1]),
+    ("wrap", [0, 4, 9, 0], [0, 3, 0, 11]),       # more than one period
+    ("reflect", [0, 1, 0, 0], [0, 0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize("mode,begin,end", PADS)
+def test_pad_grads_index_modes(mode, begin, end):
+    shape = (2, 3, 4, 5)
+    pos = _pad_positions(shape, begin, end, mode)
+    node = helper.make_node("Pad", ["h", "pads"], ["y"], mode=mode)
+    add_then(node, shape, lambda h, pads: _select(h, pos), consts={"pads": np.array(begin + end, I64)})
+
+
+def _torch_pads(begin, end):
+    """F.pad order: last axis first, (begin, end) pairs."""
+    out = []
+    for b, e in zip(begin[::-1], end[::-1]):
+        out += [b, e]
+    return out
+
+
+CONSTANT_PADS = [  # (begin, end, value) over (2, 3, 4, 5)
+    ([0, 1, 0, 2], [0, 0, 3, 1], None),
+    ([0, 2, 1, 0], [0, 1, 1, 4], 1.5),
+    ([0, -1, 2, 0], [0, 1, -2, -3], None),        # crops: the cropped inputs get zero gradient
+    ([0, 0, -1, -2], [0, -2, 0, 0], 0.25),
+    ([0, 0, 0, 0], [0, 0, 0, 0], None),
+]
+
+
+@pytest.mark.parametrize("begin,end,value", CONSTANT_PADS)
+def test_pad_grads_constant(begin, end, value):
+    ins, consts = ["h", "pads"], {"pads": np.array(begin + end, I64)}
+    if value is not None:
+        ins.append("v")
+        consts["v"] = np.array(value, np.float32)
+    node = helper.make_node("Pad", ins, ["y"], mode="constant")
+    add_then(node, (2, 3, 4, 5), lambda h, **c: F.pad(h, _torch_pads(begin, end), value=value or 0.0),
+             consts=consts)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
+def test_pad_grads_axes_input_opset18(mode):
+    shape, axes, pads = (2, 4, 5), [-1, 1], [2, 1, 3, 2]   # axis 2: (2, 3), axis 1: (1, 2)
+    begin, end = [0, 1, 2], [0, 2, 3]
+    node = helper.make_node("Pad", ["h", "pads", "", "axes"], ["y"], mode=mode)
+    consts = {"pads": np.array(pads, I64), "axes": np.array(axes, I64)}
+    if mode == "constant":
+        fn = lambda h, **c: F.pad(h, _torch_pads(begin, end))
+    else:
+        pos = _pad_positions(shape, begin, end, mode)
+        fn = lambda h, **c: _select(h, pos)
+    add_then(node, shape, fn, consts=consts, opset=18)
+
+
+def test_pad_grads_attrs_opset10():
+    begin, end = [0, 1, 0], [0, -1, 2]
+    node = helper.make_node("Pad", ["h"], ["y"], pads=begin + end, value=2.0)
+    add_then(node, (2, 3, 4), lambda h: F.pad(h, _torch_pads(begin, end), value=2.0), opset=10)
+
+
+def test_pad_reflect_matches_torch():
+    # cross-check of the index-map oracle with torch's own reflect pad
+    shape, begin, end = (2, 3, 4, 5), [0, 0, 2, 1], [0, 0, 3, 4]
+    node = helper.make_node("Pad", ["h", "pads"], ["y"], mode="reflect")
+    add_then(node, shape, lambda h, pads: F.pad(h, _torch_pads(begin, end)[:4], mode="reflect"),
+             consts={"pads": np.array(begin + end, I64)})
+
+
+# ---- Gather -----------------------------------------------------------------
+
+@pytest.mark.parametrize("ids_dtype", [np.int64, np.int32])
+@pytest.mark.parametrize("ids_shape", [(2, 7), (2,), (2, 3, 2)])
+def test_gather_embedding_grads(ids_shape, ids_dtype):
+    # trainable table, run-time ids with repeats and negative indices
+    vocab, dim = 6, 4
+    table = rand(vocab, dim)
+    ids = rng.integers(-vocab, vocab, ids_shape).astype(ids_dtype)
+    first = [2, 2, -4][:ids.size]    # a row read several times, once by a negative index
+    ids.reshape(-1)[:len(first)] = first
+    node = helper.make_node("Gather", ["table", "ids"], ["y"])
+    check_grads([node], {"ids": ids}, {"table": table},
+                lambda ids, table: F.embedding(torch.remainder(ids.long(), vocab), table))
+
+
+def test_gather_embedding_then_linear():
+    # embedding -> linear: both the table and the weight train
+    vocab, dim = 8, 3
+    table, w = rand(vocab, dim), rand(dim, 5)
+    ids = np.array([[1, 7, 1, 0], [7, 7, 3, -1]], I64)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("MatMul", ["e", "w"], ["y"])]
+    check_grads(nodes, {"ids": ids}, {"table": table, "w": w},
+                lambda ids, table, w: F.embedding(torch.remainder(ids, vocab), table) @ w)
+
+
+@pytest.mark.parametrize("shape,axis,indices", [
+    ((2, 5, 3), 1, np.array([[4, 0], [4, -1]], I64)),
+    ((2, 5, 3), -1, np.array([2, 2, 0, -3], I64)),
+    ((2, 4, 3, 2), 2, np.array(1, I64)),           # scalar index drops the axis
+    ((2, 6), 1, np.array([5, -6, 5], np.int32)),
+])
+def test_gather_grads_on_activations(shape, axis, indices):
+    dim = shape[axis]
+    flat = torch.tensor(np.remainder(indices.astype(np.int64), dim).reshape(-1), dtype=torch.long)
+
+    def fn(h, idx):
+        picked = h.index_select(axis % len(shape), flat)
+        a = axis % len(shape)
+        return picked.reshape(shape[:a] + indices.shape + shape[a + 1:])
+    node = helper.make_node("Gather", ["h", "idx"], ["y"], axis=axis)
+    add_then(node, shape, fn, consts={"idx": indices})
+
+
+def test_frozen_table_costs_nothing():
+    # only the layer after the embedding trains: no gradient flows into the table
+    table, w = rand(8, 3), rand(3, 5)
+    ids = np.array([[1, 2], [3, 4]], I64)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("MatMul", ["e", "w"], ["y"])]
+    model = make_model(nodes, {"ids": ids}, ["y"], {"table": table, "w": w})
+    trainer = microtrain.compile_training(model, params=["w"], loss="mse", optimizer="sgd", lr=0.1, batch=2)
+    ops = [n.op for n in trainer.program.micro.nodes]
+    assert "mt.GatherGrad" not in ops and "MatMul" in ops, ops
+
+
+def test_concat_gradient_skips_frozen_inputs():
+    # Concat(x, p): only p's block of dy is copied out (a Slice), never a full Split
+    x, p = rand(2, 3, 4), rand(2, 2, 4)
+    model = make_model([helper.make_node("Concat", ["x", "p"], ["y"], axis=1)], {"x": x}, ["y"], {"p": p})
+    trainer = microtrain.compile_training(model, params=["p"], loss="mse", optimizer="sgd", lr=0.1, batch=2)
+    ops = [n.op for n in trainer.program.micro.nodes]
+    assert "Slice" in ops and "Split" not in ops, ops
+
+
+# ---- Expand -----------------------------------------------------------------
+
+@pytest.mark.parametrize("in_shape,target,out_shape", [
+    ((2, 1, 4), [2, 3, 4], (2, 3, 4)),
+    ((2, 1, 4), [3, 1], (2, 3, 4)),                  # target of lower rank
+    ((2, 4), [2, 1, 1, 4], (2, 1, 2, 4)),            # rank grows
+    ((2, 3, 1), [1, 1, 5], (2, 3, 5)),
+    ((2, 1), [2, 1, 1, 6], (2, 1, 2, 6)),           # rank grows, batch axis broadcast too
+])
+def test_expand_grads(in_shape, target, out_shape):
+    node = helper.make_node("Expand", ["h", "shape"], ["y"])
+    add_then(node, in_shape, lambda h, shape: h.expand(*out_shape), consts={"shape": np.array(target, I64)})

@@ -96,4 +96,108 @@ def _macs(node, ins, outs):
 
 
 register("LayerNormalization", infer=_infer, reference=_reference, lower=_lower, macs=_macs,
-         inplace=True)
+         inplace=True, vjp=lambda node, gb, dys: _vjp(node, gb, dys))
+
+
+# ---- gradient ------------------------------------------------------------------
+# mt.LayerNormGrad(dy, x, scale) -> the wanted subset of (dx, dscale, dbias),
+# attribute `want` = [dx?, dscale?, dbias?]. The row statistics are recomputed
+# from x rather than saved: x is kept alive anyway (xhat needs it), so saving
+# mean/invstd would only add 2 * outer floats to the live set.
+
+def wanted_outputs(node, ctx) -> list[str]:
+    """C pointers for the (dx, dscale, dbias) slots of a grad op with a `want`
+    attribute: the present outputs in order, NULL for the others."""
+    ptrs, k = [], 0
+    for w in node.attr("want"):
+        if w:
+            ptrs.append(ctx.out(k))
+            k += 1
+        else:
+            ptrs.append("NULL")
+    return ptrs
+
+
+def emit_affine_grad(gb, op, inputs, attrs, shapes) -> list:
+    """Emit one norm-grad node computing only the wanted of (dx, dscale, dbias);
+    shapes: (x, scale, bias) shapes the grads are reduced back to. Returns the
+    three grad names (None where not wanted)."""
+    want = [int(gb.needs(0)), int(gb.needs(1)), int(gb.needs(2))]
+    if not any(want):
+        return [None, None, None]
+    if not want[0]:
+        op += "Params"   # the not-in-place twin: dscale must never overwrite dy
+    outs = gb.emit(op, inputs, {**attrs, "want": want}, n_out=sum(want))
+    outs = [outs] if isinstance(outs, str) else list(outs)
+    grads = [outs.pop(0) if w else None for w in want]
+    return [gb.unbroadcast(g, shape) if g is not None else None for g, shape in zip(grads, shapes)]
+
+
+def _grad_infer(node, ins):
+    shape = ins[1].shape
+    norm_shape = tuple(shape[_axis(node, len(shape)):])
+    types = (TensorType(shape, np.float32), TensorType(norm_shape, np.float32),
+             TensorType(norm_shape, np.float32))
+    return [t for t, w in zip(types, node.attr("want")) if w]
+
+
+def _grad_reference(node, args):
+    dy, x, scale = (a.astype(np.float64) for a in args[:3])
+    axis = _axis(node, x.ndim)
+    dims = tuple(range(axis, x.ndim))
+    lead = tuple(range(axis))
+    mean = x.mean(axis=dims, keepdims=True)
+    invstd = 1.0 / np.sqrt(((x - mean) ** 2).mean(axis=dims, keepdims=True) + node.attr("epsilon", 1e-5))
+    xhat = (x - mean) * invstd
+    g = dy * np.broadcast_to(scale, x.shape[axis:])
+    dx = invstd * (g - g.mean(axis=dims, keepdims=True) - xhat * (g * xhat).mean(axis=dims, keepdims=True))
+    results = (dx, (dy * xhat).sum(axis=lead), dy.sum(axis=lead))
+    return [r.astype(np.float32) for r, w in zip(results, node.attr("want")) if w]
+
+
+def _grad_lower(node, ctx):
+    shape = ctx.ins[1].shape
+    axis = _axis(node, len(shape))
+    norm_shape = tuple(shape[axis:])
+    dx, dscale, dbias = wanted_outputs(node, ctx)
+    return (f"mt_layernorm_f32_bwd({ctx.inp(0)}, {ctx.inp(1)}, {_scale_operand(ctx, norm_shape)}, "
+            f"{dx}, {dscale}, {dbias}, {size(shape[:axis])}, {size(norm_shape)}, "
+            f"{float_literal(node.attr('epsilon', 1e-5))});")
+
+
+def _grad_macs(node, ins, outs):
+    return 4 * size(ins[1].shape)
+
+
+def register_affine_grad(name, **fields):
+    """`name` computes dx in place of dy (output 0); `name`Params, the same op
+    when dx is not wanted, is not in place (its output 0 is a parameter grad)."""
+    register(name, inplace=True, **fields)
+    register(name + "Params", inplace=False, **fields)
+
+
+def _scale_operand(ctx, norm_shape):
+    require_float(ctx.node, ctx.ins, 2)
+    v = ctx.ins[2]
+    if size(v.shape) == size(norm_shape):
+        return ctx.inp(2)
+    if v.const is None:
+        raise UnsupportedOpError(
+            f"{node_label(ctx.node)}: training through a broadcast scale (shape {v.shape}) needs it "
+            f"constant; give it the full normalized shape {tuple(norm_shape)}")
+    return ctx.table(np.broadcast_to(v.const, norm_shape).astype(np.float32), "float")
+
+
+register_affine_grad("mt.LayerNormGrad", infer=_grad_infer, reference=_grad_reference, lower=_grad_lower,
+                     macs=_grad_macs)
+
+
+def _vjp(node, gb, dys):
+    if any(d is not None for d in dys[1:]):
+        raise UnsupportedOpError(f"{node_label(node)}: gradients through the Mean/InvStdDev "
+                                 "outputs are not supported; train through Y only")
+    x, scale = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    shapes = (gb.shape(x), gb.shape(scale), gb.shape(bias) if bias else None)
+    attrs = {"axis": _axis(node, len(gb.shape(x))), "epsilon": float(node.attr("epsilon", 1e-5))}
+    return emit_affine_grad(gb, "mt.LayerNormGrad", [dys[0], x, scale], attrs, shapes)

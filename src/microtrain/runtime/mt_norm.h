@@ -22,4 +22,36 @@ void mt_groupnorm_f32(const float *x, const float *scale, const float *bias, flo
                       int32_t n, int32_t groups, int32_t chans_per_group, int32_t inner,
                       int32_t per_channel, float eps);
 
+/* Backward of mt_layernorm_f32 (same (outer, inner) view), recomputing each
+ * row's mean/invstd from x: dx = invstd * (g - mean(g) - xhat * mean(g * xhat))
+ * with g = dy * scale; dscale[i] = sum_r dy * xhat, dbias[i] = sum_r dy.
+ * Any of dx/dscale/dbias may be NULL (not wanted). dx may alias dy. */
+void mt_layernorm_f32_bwd(const float *dy, const float *x, const float *scale, float *dx,
+                          float *dscale, float *dbias, int32_t outer, int32_t inner, float eps);
+
+/* Backward of mt_groupnorm_f32 (same layout and per_channel meaning), stats
+ * recomputed from x; dscale/dbias hold C (per_channel) or `groups` sums over
+ * the batch. Any of dx/dscale/dbias may be NULL. dx may alias dy. */
+void mt_groupnorm_f32_bwd(const float *dy, const float *x, const float *scale, float *dx,
+                          float *dscale, float *dbias, int32_t n, int32_t groups,
+                          int32_t chans_per_group, int32_t inner, int32_t per_channel, float eps);
+
+/* Training-mode BatchNormalization on x viewed as (n, c, inner): normalize with
+ * the batch mean and biased variance of each channel, then update in place
+ * running = momentum * running + (1 - momentum) * batch statistic (ONNX
+ * momentum; the running variance takes the unbiased batch variance, as
+ * PyTorch does). y may alias x. */
+void mt_batchnorm_train_f32(const float *x, const float *scale, const float *bias,
+                            float *running_mean, float *running_var, float *y, int32_t n,
+                            int32_t c, int32_t inner, float eps, float momentum);
+
+/* Backward of BatchNormalization on (n, c, inner). batch_stats == 0: frozen
+ * (mean/var constants): dx = dy * scale / sqrt(var + eps); x may be NULL when
+ * dscale is. batch_stats != 0: statistics of the batch recomputed from x
+ * (mean/var unused): dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)).
+ * dscale = sum dy * xhat, dbias = sum dy per channel. Outputs may be NULL. */
+void mt_batchnorm_f32_bwd(const float *dy, const float *x, const float *scale, const float *mean,
+                          const float *var, float *dx, float *dscale, float *dbias, int32_t n,
+                          int32_t c, int32_t inner, float eps, int32_t batch_stats);
+
 #endif

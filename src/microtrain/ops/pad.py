@@ -9,7 +9,7 @@ from ..errors import ShapeError, UnsupportedOpError, node_label
 from ..ir import C_TYPES, TensorType
 from ._common import require_float
 from .registry import norm_axis, register, require_const, unsupported_attr
-from .slice import MAX_RANK
+from .slice import MAX_RANK, constant_operands
 
 # Kernel mode codes; keep in sync with runtime/mt_shape.h.
 MODES = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}
@@ -118,8 +118,7 @@ def _macs(node, ins, outs):
 
 def _vjp(node, gb, dys):
     x_shape = gb.shape(node.inputs[0])
-    pads, _, axes = _operands(node, lambda i, w: gb.graph.constants.get(node.inputs[i])
-                              if i < len(node.inputs) and node.inputs[i] else None)
+    pads, _, axes = _operands(node, constant_operands(gb, node))
     begin, end = _pads(node, x_shape, pads, axes)
     mode = _mode(node)
     grads = [None] * len(node.inputs)

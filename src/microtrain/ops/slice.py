@@ -124,14 +124,26 @@ def _macs(node, ins, outs):
 # dx = zeros of x's shape with dy written back where the slice read it:
 # mt.SliceGrad(dy) with attributes shape (x's), starts and steps (one per axis).
 
+def constant_operands(gb, node):
+    """For a gradient rule: a getter `get(i, ...)` of node's constant input i
+    (None when omitted), as the forward operand helpers take it. Shape-like
+    operands were checked to be constants when the forward was inferred."""
+    def get(i, *_):
+        name = node.inputs[i] if i < len(node.inputs) else ""
+        return gb.graph.constants.get(name) if name else None
+    return get
+
+
 def _vjp(node, gb, dys):
-    x = node.inputs[0]
-    plan = slice_plan(node, gb.shape(x), *_operands(
-        node, lambda i, w: gb.graph.constants.get(node.inputs[i]) if i < len(node.inputs) and node.inputs[i]
-        else None))
-    dx = gb.emit("mt.SliceGrad", [dys[0]], {"shape": list(gb.shape(x)), "starts": [p[0] for p in plan],
-                                            "steps": [p[1] for p in plan]})
-    return [dx] + [None] * (len(node.inputs) - 1)
+    shape = gb.shape(node.inputs[0])
+    plan = slice_plan(node, shape, *_operands(node, constant_operands(gb, node)))
+    grads = [None] * len(node.inputs)
+    if all(p == (0, 1, d) for p, d in zip(plan, shape)):
+        grads[0] = dys[0]      # the whole tensor
+    else:
+        grads[0] = gb.emit("mt.SliceGrad", [dys[0]], {"shape": list(shape), "starts": [p[0] for p in plan],
+                                                       "steps": [p[1] for p in plan]})
+    return grads
 
 
 def _grad_plan(node, dy_shape) -> list[tuple[int, int, int]]:

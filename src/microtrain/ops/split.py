@@ -9,6 +9,7 @@ from ..errors import ShapeError, UnsupportedOpError, node_label
 from ..ir import TensorType
 from ._common import size
 from .registry import norm_axis, register, require_const
+from .slice import constant_operands
 
 
 def _sizes(node, shape, split) -> tuple[int, list[int]]:
@@ -77,8 +78,7 @@ def _macs(node, ins, outs):
 
 def _vjp(node, gb, dys):
     x_shape = gb.shape(node.inputs[0])
-    axis, sizes = _sizes(node, x_shape, _split_operand(
-        node, lambda i: gb.graph.constants.get(node.inputs[i]) if i < len(node.inputs) and node.inputs[i] else None))
+    axis, sizes = _sizes(node, x_shape, _split_operand(node, constant_operands(gb, node)))
     if all(d is not None for d in dys):
         dx = dys[0] if len(dys) == 1 else gb.emit("Concat", list(dys), {"axis": axis})
     else:

@@ -57,3 +57,49 @@ def test_layernorm_trainable_broadcast_bias_is_refused():
         check_grads(nodes, {"x": x}, {"p": p, "bias": bias},
                     lambda x, p, bias, scale: F.layer_norm(x + p, (3, 4), scale, None) + bias,
                     consts={"scale": scale})
+
+
+# ---- GroupNormalization / InstanceNormalization ----------------------------------------
+
+def _trainable_split(train, p, affine):
+    params = {"p": p, **affine} if train == "all" else {"p": p} if train == "x" else dict(affine)
+    consts = {k: v for k, v in {"p": p, **affine}.items() if k not in params}
+    return params, consts
+
+
+GN_CASES = [((2, 4, 3), 2), ((2, 6, 2, 3), 3), ((1, 4, 5), 1), ((2, 4, 2, 2), 4), ((3, 2, 7), 2)]
+
+
+@pytest.mark.parametrize("shape,groups", GN_CASES)
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("train", ["all", "x", "affine"])
+def test_groupnorm_grads(shape, groups, opset, train):
+    c = shape[1]
+    nparams = c if opset >= 21 else groups
+    x, p = randn(*shape), randn(*shape)
+    affine = {"scale": randn(nparams) + 1, "bias": randn(nparams)}
+    params, consts = _trainable_split(train, p, affine)
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]),
+             helper.make_node("GroupNormalization", ["h", "scale", "bias"], ["y"], num_groups=groups,
+                              epsilon=1e-4)]
+    bshape = (1, c) + (1,) * (len(shape) - 2)
+
+    def fn(x, p, scale, bias):
+        if opset < 21:   # per-group affine: each group's value repeated over its channels
+            scale, bias = scale.repeat_interleave(c // groups), bias.repeat_interleave(c // groups)
+        return F.group_norm(x + p, groups, eps=1e-4) * scale.reshape(bshape) + bias.reshape(bshape)
+    check_grads(nodes, {"x": x}, params, fn, consts=consts, opset=opset)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 2, 3, 4), (1, 4, 6), (2, 1, 2, 2, 3)])
+@pytest.mark.parametrize("train", ["all", "x", "affine"])
+def test_instancenorm_grads(shape, train):
+    c = shape[1]
+    x, p = randn(*shape), randn(*shape)
+    affine = {"scale": randn(c) + 1, "bias": randn(c)}
+    params, consts = _trainable_split(train, p, affine)
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]),
+             helper.make_node("InstanceNormalization", ["h", "scale", "bias"], ["y"], epsilon=1e-3)]
+    check_grads(nodes, {"x": x}, params,
+                lambda x, p, scale, bias: F.instance_norm(x + p, weight=scale, bias=bias, eps=1e-3),
+                consts=consts)

@@ -48,5 +48,10 @@ def _macs(node, ins, outs):
     return 2 * size(outs[0].shape)
 
 
+def _vjp(node, gb, dys):
+    from .groupnorm import emit_groupnorm_grad
+    return emit_groupnorm_grad(node, gb, dys, gb.shape(node.inputs[0])[1], per_channel=True)
+
+
 register("InstanceNormalization", infer=_infer, reference=_reference, lower=_lower, macs=_macs,
-         inplace=True)
+         inplace=True, vjp=_vjp)

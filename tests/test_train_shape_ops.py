@@ -459,3 +459,29 @@ def test_concat_gradient_skips_frozen_inputs():
 def test_expand_grads(in_shape, target, out_shape):
     node = helper.make_node("Expand", ["h", "shape"], ["y"])
     add_then(node, in_shape, lambda h, shape: h.expand(*out_shape), consts={"shape": np.array(target, I64)})
+
+
+# ---- a small model over several steps ---------------------------------------
+
+def test_embedding_classifier_follows_pytorch_with_adam():
+    # ids -> embedding -> flatten -> Gemm -> cross-entropy, 8 Adam steps in C vs torch
+    vocab, dim, length, classes, batch = 7, 3, 5, 3, 4
+    table, w, b = rand(vocab, dim), rand(classes, length * dim) * 0.5, rand(classes)
+    ids = rng.integers(-vocab, vocab, (batch, length)).astype(I64)
+    labels = np.array([0, 2, 1, 2], np.int32)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("Flatten", ["e"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "w", "b"], ["y"], transB=1)]
+    model = make_model(nodes, {"ids": ids}, ["y"], {"table": table, "w": w, "b": b})
+    trainer = microtrain.compile_training(model, params=["table", "w", "b"], loss="cross_entropy",
+                                          optimizer="adam", lr=0.05, batch=batch)
+    tp = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (table, w, b)]
+    opt = torch.optim.Adam(tp, lr=0.05)
+    tids, tlabels = torch.remainder(torch.tensor(ids), vocab), torch.tensor(labels, dtype=torch.long)
+    for _ in range(8):
+        opt.zero_grad()
+        logits = F.embedding(tids, tp[0]).reshape(batch, -1) @ tp[1].T + tp[2]
+        loss = F.cross_entropy(logits, tlabels)
+        loss.backward()
+        opt.step()
+        np.testing.assert_allclose(trainer.step(ids, labels), loss.item(), rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(trainer.parameters()["table"], tp[0].detach().numpy(), rtol=1e-3, atol=1e-4)

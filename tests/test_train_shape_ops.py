@@ -96,7 +96,8 @@ def test_view_grads_moving_the_batch_axis(case):
                 lambda x, p, **c: (x + p).reshape(view_shape).reshape(final), consts=consts)
 
 
-@pytest.mark.xfail(strict=True, reason="shared-file bug (training/trainer.py pipeline): nodes that read only "
+@pytest.mark.xfail(strict=True, raises=microtrain.MicrotrainError,
+                   reason="shared-file bug (training/trainer.py pipeline): nodes that read only "
                    "initializers are constant-folded before the trainable set is known, so a weight used "
                    "through Reshape/Transpose cannot be named in params=[...] (see the family report)")
 def test_reshaped_weight_in_matmul():
@@ -232,6 +233,15 @@ def test_split_grads_unused_outputs(used, keep_output_types):
         parts = _torch_split(x + p, sizes, 1)
         return parts[used[0]] * parts[used[1]] if len(used) == 2 else -parts[used[0]]
     check_grads(nodes, {"x": x}, {"p": p}, fn, consts=consts)
+
+
+@pytest.mark.xfail(strict=True, raises=KeyError,
+                   reason="shared-file bug (passes/cleanup.eliminate_dead drops the types of unused outputs of "
+                   "live nodes; the planner then fails): once fixed, drop this marker and keep_output_types")
+def test_split_unused_output_without_workaround():
+    nodes, consts = _split_model({"axis": 1}, np.array([2, 2, 2], I64), 3, helper.make_node("Neg", ["o1"], ["y"]))
+    x, p = rand(2, 6, 3), rand(2, 6, 3)
+    check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, sp: -(x + p)[:, 2:4], consts=consts)
 
 
 def test_split_on_the_batch_axis():

@@ -189,3 +189,25 @@ def test_batchnorm_train_mode(running_stats_in_state, shape, momentum, train):
         want = torch_stats[k].numpy()
         np.testing.assert_allclose(trainer._state[k], want, rtol=1e-5, atol=1e-6, err_msg=f"C running {k}")
         np.testing.assert_allclose(golden_state[k], want, rtol=1e-5, atol=1e-6, err_msg=f"golden running {k}")
+
+
+# ---- Softmax / LogSoftmax -------------------------------------------------------------
+
+SOFTMAX_CASES = [((2, 5), -1, 17), ((2, 3, 4), 1, 17), ((2, 3, 4), 0, 17), ((3, 2, 2, 3), -2, 17),
+                 ((2, 3, 4), 1, 11), ((2, 3, 4), 2, 11)]
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape,axis,opset", SOFTMAX_CASES)
+def test_softmax_grads(op, shape, axis, opset):
+    x, p = randn(*shape, scale=2.0), randn(*shape)
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]), helper.make_node(op, ["h"], ["y"], axis=axis)]
+    fn = torch.softmax if op == "Softmax" else torch.log_softmax
+
+    def torch_fn(x, p):
+        h = x + p
+        if opset < 13:   # coerced to 2-D at axis, normalized over the flattened tail
+            a = axis % len(shape)
+            return fn(h.reshape(int(np.prod(shape[:a])), -1), 1).reshape(shape)
+        return fn(h, axis)
+    check_grads(nodes, {"x": x}, {"p": p}, torch_fn, opset=opset)

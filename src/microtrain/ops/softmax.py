@@ -47,6 +47,34 @@ def _macs(node, ins, outs):
     return 2 * size(outs[0].shape)
 
 
+# ---- gradient ------------------------------------------------------------------
+# mt.SoftmaxGrad(dy, y): dx from the output alone (x need not stay alive), over
+# the forward's (outer, n, inner) view, stored as attribute `geometry`.
+
+def _grad_reference(node, args):
+    dy, y = (a.astype(np.float64).reshape(node.attr("geometry")) for a in args)
+    if node.attr("log_softmax"):
+        dx = dy - np.exp(y) * dy.sum(axis=1, keepdims=True)
+    else:
+        dx = y * (dy - (dy * y).sum(axis=1, keepdims=True))
+    return [dx.reshape(args[0].shape).astype(np.float32)]
+
+
+def _grad_lower(node, ctx):
+    outer, n, inner = node.attr("geometry")
+    return (f"mt_softmax_f32_bwd({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {outer}, {n}, {inner}, "
+            f"{int(node.attr('log_softmax'))});")
+
+
+def _vjp(node, gb, dys):
+    geometry = [int(v) for v in _geometry(node, gb.shape(node.inputs[0]))]
+    return [gb.emit("mt.SoftmaxGrad", [dys[0], node.outputs[0]],
+                    {"geometry": geometry, "log_softmax": int(node.op == "LogSoftmax")})]
+
+
+register("mt.SoftmaxGrad", infer=same_as_input, reference=_grad_reference, lower=_grad_lower,
+         macs=_macs, inplace=True)
+
 for _name in ("Softmax", "LogSoftmax"):
     register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs,
-             inplace=True)
+             inplace=True, vjp=_vjp)

@@ -35,3 +35,30 @@ void mt_softmax_f32(const float *x, float *y, int32_t outer, int32_t n, int32_t 
     for (j = 0; j < inner; j++) mt_softmax_vec(x + base + j, y + base + j, n, inner, log_softmax);
   }
 }
+
+void mt_softmax_f32_bwd(const float *dy, const float *y, float *dx, int32_t outer, int32_t n,
+                        int32_t inner, int32_t log_softmax)
+{
+  int32_t o, j, i;
+  for (o = 0; o < outer; o++) {
+    for (j = 0; j < inner; j++) {
+      size_t base = (size_t)o * n * inner + j;
+      const float *dyv = dy + base, *yv = y + base;
+      float *dxv = dx + base;
+      float s = 0.0f;
+      if (log_softmax) {
+        for (i = 0; i < n; i++) s += dyv[(size_t)i * inner];
+        for (i = 0; i < n; i++) {
+          size_t k = (size_t)i * inner;
+          dxv[k] = dyv[k] - expf(yv[k]) * s;
+        }
+      } else {
+        for (i = 0; i < n; i++) s += dyv[(size_t)i * inner] * yv[(size_t)i * inner];
+        for (i = 0; i < n; i++) {
+          size_t k = (size_t)i * inner;
+          dxv[k] = yv[k] * (dyv[k] - s);
+        }
+      }
+    }
+  }
+}

@@ -303,6 +303,16 @@ def test_slice_grads(starts, ends, axes, steps):
     add_then(helper.make_node("Slice", ins, ["y"]), shape, lambda h, **c: _select(h, pos), consts=consts)
 
 
+def test_empty_slice_gives_zero_gradient():
+    # an empty slice beside the whole tensor: its part of dx is all zeros
+    x, p = rand(2, 4, 3), rand(2, 4, 3)
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]), helper.make_node("Slice", ["h", "s", "e", "a"], ["z"]),
+             helper.make_node("Concat", ["z", "h"], ["y"], axis=1)]
+    consts = {"s": np.array([3], I64), "e": np.array([1], I64), "a": np.array([1], I64)}
+    check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, **c: torch.cat([(x + p)[:, 3:1], x + p], dim=1),
+                consts=consts)
+
+
 def test_slice_grads_attrs_opset9():
     shape = (2, 4, 5)
     node = helper.make_node("Slice", ["h"], ["y"], starts=[1, -3], ends=[3, BIG], axes=[1, 2])

@@ -211,3 +211,72 @@ def test_softmax_grads(op, shape, axis, opset):
             return fn(h.reshape(int(np.prod(shape[:a])), -1), 1).reshape(shape)
         return fn(h, axis)
     check_grads(nodes, {"x": x}, {"p": p}, torch_fn, opset=opset)
+
+
+# ---- ReduceSum / ReduceMean / ReduceMax / ReduceMin ------------------------------------
+
+REDUCE_TORCH = {"ReduceSum": lambda h, d, k: h.sum(dim=d, keepdim=k),
+                "ReduceMean": lambda h, d, k: h.mean(dim=d, keepdim=k),
+                "ReduceMax": lambda h, d, k: h.amax(dim=d, keepdim=k),
+                "ReduceMin": lambda h, d, k: h.amin(dim=d, keepdim=k)}
+# The trainer needs the batch axis in the output: reductions over axis 0 (and
+# "all axes") run with batch 1 and keepdims.
+REDUCE_CASES = [((2, 3, 4), [1]), ((2, 3, 4), [-1]), ((2, 3, 4), [1, 2]), ((2, 3, 2, 3), [1, 3]),
+                ((3, 5), [-1]), ((2, 1, 4), [1, 2]), ((2, 3, 2, 2), [-3, -1])]
+
+
+def _reduce_nodes(op, axes, keepdims, opset, noop=0):
+    from microtrain.ops.reduce import AXES_INPUT_OPSET
+    attrs = {"keepdims": keepdims}
+    if noop:
+        attrs["noop_with_empty_axes"] = 1
+    consts = {}
+    ins = ["h"]
+    if axes is not None and opset >= AXES_INPUT_OPSET[op]:
+        consts["axes"] = np.array(axes, np.int64)
+        ins.append("axes")
+    elif axes is not None:
+        attrs["axes"] = axes
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]), helper.make_node(op, ins, ["y"], **attrs)]
+    return nodes, consts
+
+
+@pytest.mark.parametrize("op", list(REDUCE_TORCH))
+@pytest.mark.parametrize("shape,axes", REDUCE_CASES)
+@pytest.mark.parametrize("keepdims", [1, 0])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_reduce_grads(op, shape, axes, keepdims, opset):
+    x, p = randn(*shape), randn(*shape)
+    nodes, consts = _reduce_nodes(op, axes, keepdims, opset)
+    dims = tuple(range(len(shape))) if axes is None else tuple(axes)
+    check_grads(nodes, {"x": x}, {"p": p},
+                lambda x, p, axes=None: REDUCE_TORCH[op](x + p, dims, bool(keepdims)),
+                consts=consts, opset=opset)
+
+
+@pytest.mark.parametrize("op", list(REDUCE_TORCH))
+@pytest.mark.parametrize("axes", [None, [0, 2], [0]])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_reduce_over_batch_axis_grads(op, axes, opset):
+    x, p = randn(1, 3, 4), randn(1, 3, 4)
+    nodes, consts = _reduce_nodes(op, axes, 1, opset)
+    dims = (0, 1, 2) if axes is None else tuple(axes)
+    check_grads(nodes, {"x": x}, {"p": p},
+                lambda x, p, axes=None: REDUCE_TORCH[op](x + p, dims, True), consts=consts, opset=opset)
+
+
+@pytest.mark.parametrize("op", list(REDUCE_TORCH))
+def test_reduce_empty_axes_noop_grads(op):
+    x, p = randn(2, 3), randn(2, 3)
+    nodes, consts = _reduce_nodes(op, [], 1, 18, noop=1)
+    check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, axes: x + p, consts=consts, opset=18)
+
+
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+def test_reduce_extreme_ties_split_evenly(op):
+    """Exact ties (integers + a zero parameter): dy is shared like torch.amax/amin."""
+    x = rng.integers(-2, 3, (2, 4, 3)).astype(np.float32)
+    p = np.zeros((2, 4, 3), np.float32)
+    nodes, consts = _reduce_nodes(op, [1], 1, 18)
+    check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, axes: REDUCE_TORCH[op](x + p, (1,), True),
+                consts=consts, opset=18)

@@ -130,8 +130,70 @@ def _macs(node, ins, outs):
     return size(ins[0].shape)
 
 
+# ---- gradients -------------------------------------------------------------------
+# ReduceSum/ReduceMean: dy broadcast back (Reshape to keepdims, scale for the
+# mean, Expand). ReduceMax/ReduceMin: mt.ReduceExtremeGrad(dy, x, y) splits dy
+# evenly among tied extremes, as torch.amax/amin do (torch.max(dim) instead
+# picks one); without ties both agree.
+
+def _graph_axes(node, gb) -> tuple[int, ...]:
+    rank = len(gb.shape(node.inputs[0]))
+
+    def get(i):
+        name = node.inputs[i] if i < len(node.inputs) else ""
+        return gb.graph.constants.get(name) if name else None
+    return reduced_axes(node, rank, _axes_operand(node, get))
+
+
+def _vjp(node, gb, dys):
+    x = node.inputs[0]
+    shape = gb.shape(x)
+    axes = _graph_axes(node, gb)
+    keep_shape = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    dy = dys[0]
+    if node.op in ("ReduceMax", "ReduceMin"):
+        return [gb.emit("mt.ReduceExtremeGrad", [dy, x, node.outputs[0]], {"axes": list(axes)})]
+    if gb.shape(dy) != keep_shape:
+        dy = gb.emit("Reshape", [dy, gb.const(np.array(keep_shape, np.int64), np.int64)])
+    if node.op == "ReduceMean" and axes:
+        count = size(shape[a] for a in axes)
+        dy = gb.emit("Mul", [dy, gb.const(1.0 / count)])
+    if keep_shape != tuple(shape):
+        dy = gb.emit("Expand", [dy, gb.const(np.array(shape, np.int64), np.int64)])
+    return [dy]
+
+
+def _extreme_grad_infer(node, ins):
+    return [TensorType(ins[1].shape, ins[1].dtype)]
+
+
+def _extreme_grad_reference(node, args):
+    dy, x, y = args
+    axes = tuple(node.attr("axes"))
+    keep = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    hit = (x == y.reshape(keep)).astype(np.float64)
+    ties = hit.sum(axis=axes, keepdims=True)
+    return [(hit * dy.astype(np.float64).reshape(keep) / np.maximum(ties, 1)).astype(np.float32)]
+
+
+def _extreme_grad_lower(node, ctx):
+    dims, flags = merged_dims(ctx.ins[1].shape, tuple(node.attr("axes")))
+    return (f"mt_reduce_extreme_f32_bwd({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"(float *){ctx.scratch}, {len(dims)}, {ctx.table(dims)}, {ctx.table(flags)}, "
+            f"{size(ctx.ins[0].shape)});")
+
+
+def _extreme_grad_scratch(node, ins, outs):
+    return 4 * size(ins[0].shape)
+
+
+register("mt.ReduceExtremeGrad", infer=_extreme_grad_infer, reference=_extreme_grad_reference,
+         lower=_extreme_grad_lower, macs=_macs, scratch=_extreme_grad_scratch)
+
+GRAD_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
 for _name in CODES:
-    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs,
+             vjp=_vjp if _name in GRAD_OPS else None)
 
 
 # ---- ArgMax / ArgMin -----------------------------------------------------------

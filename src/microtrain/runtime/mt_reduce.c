@@ -112,3 +112,46 @@ void mt_argreduce_f32(const float *MT_RESTRICT x, int64_t *MT_RESTRICT y, int32_
       y[(size_t)o * inner + j] = mt_arg_extreme(xo + j, n, inner, find_min, select_last);
   }
 }
+
+/* Step the row-major index `idx` of a `shape` tensor by one element, keeping
+ * the output offset *oi in step (ostride: output stride per dim, 0 = reduced). */
+static void mt_reduce_step(int32_t *idx, const int32_t *shape, const int32_t *ostride,
+                           int32_t ndim, size_t *oi)
+{
+  int32_t d;
+  for (d = ndim - 1; d >= 0; d--) {
+    idx[d]++;
+    *oi += (size_t)ostride[d];
+    if (idx[d] < shape[d]) return;
+    *oi -= (size_t)ostride[d] * (size_t)shape[d];
+    idx[d] = 0;
+  }
+}
+
+void mt_reduce_extreme_f32_bwd(const float *dy, const float *MT_RESTRICT x, const float *y,
+                               float *MT_RESTRICT dx, float *MT_RESTRICT share, int32_t ndim,
+                               const int32_t *shape, const int32_t *reduced, int32_t out_size)
+{
+  int32_t idx[MT_MAX_RANK], ostride[MT_MAX_RANK];
+  int32_t d, i, acc = 1;
+  size_t total = 1, xi, oi;
+  for (d = ndim - 1; d >= 0; d--) {
+    ostride[d] = reduced[d] ? 0 : acc;
+    if (!reduced[d]) acc *= shape[d];
+    total *= (size_t)shape[d];
+  }
+  for (i = 0; i < out_size; i++) share[i] = 0.0f;
+  /* pass 1: how many inputs tie for each extreme */
+  for (d = 0; d < ndim; d++) idx[d] = 0;
+  for (xi = 0, oi = 0; xi < total; xi++) {
+    if (x[xi] == y[oi]) share[oi] += 1.0f;
+    mt_reduce_step(idx, shape, ostride, ndim, &oi);
+  }
+  for (i = 0; i < out_size; i++) share[i] = share[i] > 0.0f ? dy[i] / share[i] : 0.0f;
+  /* pass 2: each tied input gets its share of dy */
+  for (d = 0; d < ndim; d++) idx[d] = 0;
+  for (xi = 0, oi = 0; xi < total; xi++) {
+    dx[xi] = x[xi] == y[oi] ? share[oi] : 0.0f;
+    mt_reduce_step(idx, shape, ostride, ndim, &oi);
+  }
+}

@@ -22,4 +22,11 @@ void mt_reduce_f32(int32_t op, const float *MT_RESTRICT x, float *MT_RESTRICT y,
 void mt_argreduce_f32(const float *MT_RESTRICT x, int64_t *MT_RESTRICT y, int32_t outer,
                       int32_t n, int32_t inner, int32_t find_min, int32_t select_last);
 
+/* Backward of ReduceMax/ReduceMin (same dims/flags view as mt_reduce_f32):
+ * dy[o] is split evenly among the inputs equal to the extreme y[o] (as
+ * torch.amax/amin), the others get 0. share: scratch of out_size floats. */
+void mt_reduce_extreme_f32_bwd(const float *dy, const float *MT_RESTRICT x, const float *y,
+                               float *MT_RESTRICT dx, float *MT_RESTRICT share, int32_t ndim,
+                               const int32_t *shape, const int32_t *reduced, int32_t out_size);
+
 #endif

@@ -69,8 +69,12 @@ def compile_cmd(model, target, out_dir, input_shapes):
                               "choose an empty or new directory (nothing was written)")
     cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes))
     click.echo(cm.report.table())
-    click.echo(f"wrote {out}/ (network.c network.h weights.c main.c Makefile runtime/): "
-               f"`make -C {out}` builds ./network; run it as ./network inputs.bin outputs.bin")
+    if target == "host":
+        click.echo(f"wrote {out}/ (network.c network.h weights.c main.c Makefile runtime/): "
+                   f"`make -C {out}` builds ./network; run it as ./network inputs.bin outputs.bin")
+    else:
+        click.echo(f"wrote {out}/ and built {out}/build-{target}/firmware.elf; "
+                   f"{out}/build-{target}/run.sh runs it under QEMU")
 
 
 @cli.command()
@@ -79,9 +83,12 @@ def compile_cmd(model, target, out_dir, input_shapes):
               help=".npz with one array per model input (random inputs if omitted).")
 @click.option("--example", is_flag=True, help="Use the bundled example model.")
 @click.option("--seed", default=0, show_default=True, help="Seed for random inputs.")
+@click.option("--target", default="host", show_default=True,
+              help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc.")
+@click.option("--profile", is_flag=True, help="Also print instruction counts per layer (instructions, not cycles).")
 @input_shape_option
-def run(model, inputs_path, example, seed, input_shapes):
-    """Compile MODEL, run the C on the host and compare with onnxruntime."""
+def run(model, inputs_path, example, seed, target, profile, input_shapes):
+    """Compile MODEL, run the C (host or emulated MCU) and compare with onnxruntime."""
     from .compiler import compile as mt_compile
     from .golden import check_inputs
     if example:
@@ -89,7 +96,7 @@ def run(model, inputs_path, example, seed, input_shapes):
         model = str(example_model_path())
     if not model:
         raise MicrotrainError("give a MODEL path (or --example for the bundled model)")
-    cm = mt_compile(model, input_shapes=_parse_input_shapes(input_shapes))
+    cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes))
     inputs = _load_inputs(inputs_path, cm, seed)
     inputs = check_inputs(cm.graph, inputs)
     got = cm.run(inputs)
@@ -108,6 +115,8 @@ def run(model, inputs_path, example, seed, input_shapes):
                    + ("OK" if good else "MISMATCH"))
     click.echo(f"arena {cm.report.arena_bytes:,} B (lower bound {cm.report.lower_bound_bytes:,} B), "
                f"weights {cm.report.weight_bytes:,} B")
+    if profile:
+        click.echo(cm.profile(inputs).table())
     if not ok:
         sys.exit(EXIT_MISMATCH)
 

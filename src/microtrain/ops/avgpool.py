@@ -10,7 +10,7 @@ import numpy as np
 from ..codegen.context import float_literal
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
-from ._common import require_float
+from ._common import require_float, size
 from .maxpool import check_spatial_dims, pool_geometry, pool_macs, pool_windows
 from .registry import register
 
@@ -61,4 +61,47 @@ def _lower(node, ctx):
 
 
 for _name in ("AveragePool", "LpPool"):
-    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=pool_macs)
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=pool_macs,
+             vjp=(lambda node, gb, dys: _vjp(node, gb, dys)) if _name == "AveragePool" else None)
+
+
+# ---- gradient ------------------------------------------------------------------
+# mt.AvgPoolGrad(dy): each dy / count spread over its window's taps inside the
+# input (the forward's divisor); needs nothing from the forward but shapes.
+
+def _grad_reference(node, args):
+    from .maxpool import geometry_of
+    (dy,) = args
+    geom = geometry_of(node)
+    include_pad = int(node.attr("count_include_pad", 0))
+    dx = np.zeros(dy.shape[:2] + tuple(geom.in_sp), np.float64)
+    for pos, taps, inside, padded in pool_windows(geom):
+        valid = [t[m] for t, m in zip(taps, inside)]
+        count = np.prod([m.sum() for m in (padded if include_pad else inside)])
+        region = (slice(None), slice(None)) + np.ix_(*valid)
+        share = dy[(slice(None), slice(None)) + pos].astype(np.float64) / count
+        dx[region] += share.reshape(share.shape + (1,) * len(valid))
+    return [dx.astype(np.float32)]
+
+
+def _grad_lower(node, ctx):
+    from .maxpool import geometry_of
+    shape = ctx.outs[0].shape
+    return (f"mt_avgpool_f32_bwd({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
+            f"{ctx.table(geometry_of(node).table())}, {int(node.attr('count_include_pad', 0))});")
+
+
+def _vjp(node, gb, dys):
+    from .maxpool import geometry_attrs
+    attrs = geometry_attrs(node, gb.shape(node.inputs[0]))
+    attrs["count_include_pad"] = int(node.attr("count_include_pad", 0))
+    return [gb.emit("mt.AvgPoolGrad", [dys[0]], attrs)]
+
+
+def _register_grad():
+    from .maxpool import pool_grad_infer
+    register("mt.AvgPoolGrad", infer=pool_grad_infer, reference=_grad_reference, lower=_grad_lower,
+             macs=lambda node, ins, outs: size(outs[0].shape))
+
+
+_register_grad()

@@ -72,4 +72,20 @@ def _macs(node, ins, outs):
 
 
 for _name in (*KERNEL_OP, "GlobalLpPool"):
-    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+    register(_name, infer=_infer, reference=_reference, lower=_lower, macs=_macs,
+             vjp=(lambda node, gb, dys: _vjp(node, gb, dys)) if _name in KERNEL_OP else None)
+
+
+# ---- gradients -------------------------------------------------------------------
+# GlobalAveragePool: dy / spatial broadcast back (Mul + Expand).
+# GlobalMaxPool: the reduce family's mt.ReduceExtremeGrad over the spatial axes
+# (dy split evenly among tied maxima, as torch.amax).
+
+def _vjp(node, gb, dys):
+    x = node.inputs[0]
+    shape = gb.shape(x)
+    if node.op == "GlobalMaxPool":
+        return [gb.emit("mt.ReduceExtremeGrad", [dys[0], x, node.outputs[0]],
+                        {"axes": list(range(2, len(shape)))})]
+    dy = gb.emit("Mul", [dys[0], gb.const(1.0 / size(shape[2:]))])
+    return [gb.emit("Expand", [dy, gb.const(np.array(shape, np.int64), np.int64)])]

@@ -186,4 +186,60 @@ def pool_macs(node, ins, outs):
     return size(outs[0].shape) * math.prod(node.attr("kernel_shape") or [1])
 
 
-register("MaxPool", infer=_infer, reference=_reference, lower=_lower, macs=pool_macs)
+register("MaxPool", infer=_infer, reference=_reference, lower=_lower, macs=pool_macs,
+         vjp=lambda node, gb, dys: _vjp(node, gb, dys))
+
+
+# ---- gradient ------------------------------------------------------------------
+# mt.MaxPoolGrad(dy, x): the argmax of each window is recomputed from x instead
+# of saving int32 indices: in the usual Conv -> Relu -> MaxPool the pool input
+# is the Relu output, which Relu's own gradient keeps alive anyway, so the
+# recompute costs no RAM, while indices would add one int per pooled output.
+# Ties go to the first maximum, as PyTorch's max_pool does.
+
+GEOMETRY_ATTRS = ("in_sp", "out_sp", "kernel", "strides", "pad_begin", "pad_end", "dilations")
+
+
+def geometry_attrs(node, shape) -> dict:
+    geom = pool_geometry(node, shape)
+    return {k: [int(v) for v in getattr(geom, k)] for k in GEOMETRY_ATTRS}
+
+
+def geometry_of(node) -> PoolGeometry:
+    return PoolGeometry(*(list(node.attr(k)) for k in GEOMETRY_ATTRS))
+
+
+def pool_grad_infer(node, ins):
+    n, c = ins[0].shape[:2]
+    return [TensorType((n, c, *node.attr("in_sp")), np.float32)]
+
+
+def _grad_reference(node, args):
+    dy, x = args
+    geom = geometry_of(node)
+    n, c = x.shape[:2]
+    dx = np.zeros(x.shape, np.float64)
+    for pos, taps, inside, _ in pool_windows(geom):
+        valid = [t[m] for t, m in zip(taps, inside)]
+        region = (slice(None), slice(None)) + np.ix_(*valid)
+        window = x[region].reshape(n, c, -1)
+        onehot = np.zeros(window.shape)
+        np.put_along_axis(onehot, window.argmax(axis=2)[..., None], 1.0, axis=2)
+        g = dy[(slice(None), slice(None)) + pos].astype(np.float64)[..., None]
+        dx[region] += (onehot * g).reshape(dx[region].shape)
+    return [dx.astype(np.float32)]
+
+
+def _grad_lower(node, ctx):
+    shape = ctx.ins[1].shape
+    return (f"mt_maxpool_f32_bwd({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
+            f"{ctx.table(geometry_of(node).table())});")
+
+
+def _vjp(node, gb, dys):
+    x = node.inputs[0]
+    return [gb.emit("mt.MaxPoolGrad", [dys[0], x], geometry_attrs(node, gb.shape(x)))]
+
+
+register("mt.MaxPoolGrad", infer=pool_grad_infer, reference=_grad_reference, lower=_grad_lower,
+         macs=lambda node, ins, outs: size(ins[0].shape) * math.prod(node.attr("kernel")))

@@ -165,3 +165,84 @@ void mt_lppool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc,
     }
   }
 }
+
+/* ---- training: backward kernels ---------------------------------------------- */
+
+void mt_maxpool_f32_bwd(const float *MT_RESTRICT dy, const float *MT_RESTRICT x,
+                        float *MT_RESTRICT dx, int32_t nc, const int32_t *geom)
+{
+  const int32_t D = geom[MT_POOL_IN], H = geom[MT_POOL_IN + 1], W = geom[MT_POOL_IN + 2];
+  const int32_t dd = geom[MT_POOL_DILATION], dh = geom[MT_POOL_DILATION + 1];
+  const int32_t dw = geom[MT_POOL_DILATION + 2];
+  const size_t plane = (size_t)D * H * W;
+  size_t i;
+  int32_t c, od, oh, ow;
+  for (i = 0; i < (size_t)nc * plane; i++) dx[i] = 0.0f;
+  for (c = 0; c < nc; c++) {
+    const float *xp = x + (size_t)c * plane;
+    float *dxp = dx + (size_t)c * plane;
+    for (od = 0; od < geom[MT_POOL_OUT]; od++) {
+      int32_t sd, d0, d1;
+      MT_TAPS(0, od, sd, d0, d1);
+      for (oh = 0; oh < geom[MT_POOL_OUT + 1]; oh++) {
+        int32_t sh, h0, h1;
+        MT_TAPS(1, oh, sh, h0, h1);
+        for (ow = 0; ow < geom[MT_POOL_OUT + 2]; ow++) {
+          int32_t sw, w0, w1, kd, kh, kw;
+          float best = -INFINITY;
+          size_t at = (size_t)-1;
+          MT_TAPS(2, ow, sw, w0, w1);
+          for (kd = d0; kd < d1; kd++) {
+            int32_t id = sd + kd * dd;
+            for (kh = h0; kh < h1; kh++) {
+              size_t row = ((size_t)id * H + sh + kh * dh) * W;
+              for (kw = w0; kw < w1; kw++) {
+                size_t k = row + (size_t)(sw + kw * dw);
+                if (at == (size_t)-1 || xp[k] > best) { best = xp[k]; at = k; }
+              }
+            }
+          }
+          if (at != (size_t)-1) dxp[at] += *dy;
+          dy++;
+        }
+      }
+    }
+  }
+}
+
+void mt_avgpool_f32_bwd(const float *MT_RESTRICT dy, float *MT_RESTRICT dx, int32_t nc,
+                        const int32_t *geom, int32_t count_include_pad)
+{
+  const int32_t D = geom[MT_POOL_IN], H = geom[MT_POOL_IN + 1], W = geom[MT_POOL_IN + 2];
+  const int32_t dd = geom[MT_POOL_DILATION], dh = geom[MT_POOL_DILATION + 1];
+  const int32_t dw = geom[MT_POOL_DILATION + 2];
+  const size_t plane = (size_t)D * H * W;
+  size_t i;
+  int32_t c, od, oh, ow;
+  for (i = 0; i < (size_t)nc * plane; i++) dx[i] = 0.0f;
+  for (c = 0; c < nc; c++) {
+    float *dxp = dx + (size_t)c * plane;
+    for (od = 0; od < geom[MT_POOL_OUT]; od++) {
+      int32_t sd, d0, d1, nd = mt_avg_count(od, geom, 0, count_include_pad);
+      MT_TAPS(0, od, sd, d0, d1);
+      for (oh = 0; oh < geom[MT_POOL_OUT + 1]; oh++) {
+        int32_t sh, h0, h1, nh = mt_avg_count(oh, geom, 1, count_include_pad);
+        MT_TAPS(1, oh, sh, h0, h1);
+        for (ow = 0; ow < geom[MT_POOL_OUT + 2]; ow++) {
+          int32_t sw, w0, w1, kd, kh, kw;
+          int32_t count = nd * nh * mt_avg_count(ow, geom, 2, count_include_pad);
+          float share = count > 0 ? *dy / (float)count : 0.0f;
+          dy++;
+          MT_TAPS(2, ow, sw, w0, w1);
+          for (kd = d0; kd < d1; kd++) {
+            int32_t id = sd + kd * dd;
+            for (kh = h0; kh < h1; kh++) {
+              float *row = dxp + ((size_t)id * H + sh + kh * dh) * W + sw;
+              for (kw = w0; kw < w1; kw++) row[kw * dw] += share;
+            }
+          }
+        }
+      }
+    }
+  }
+}

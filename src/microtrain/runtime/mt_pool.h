@@ -28,4 +28,15 @@ void mt_avgpool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc
 void mt_lppool_f32(const float *MT_RESTRICT x, float *MT_RESTRICT y, int32_t nc,
                    const int32_t *geom, float p);
 
+/* Backward of mt_maxpool_f32 (same layout), the argmax recomputed from x:
+ * each dy goes to the first maximum of its window (as PyTorch), summed where
+ * windows overlap; dx is fully written. */
+void mt_maxpool_f32_bwd(const float *MT_RESTRICT dy, const float *MT_RESTRICT x,
+                        float *MT_RESTRICT dx, int32_t nc, const int32_t *geom);
+
+/* Backward of mt_avgpool_f32 (same layout and divisor): each dy / count is
+ * added to the window's taps inside the input; dx is fully written. */
+void mt_avgpool_f32_bwd(const float *MT_RESTRICT dy, float *MT_RESTRICT dx, int32_t nc,
+                        const int32_t *geom, int32_t count_include_pad);
+
 #endif

@@ -33,24 +33,6 @@ def add_then(op_node, shape, torch_fn, consts=None, opset=17):
     check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, **c: torch_fn(x + p, **c), consts=consts, opset=opset)
 
 
-@pytest.fixture
-def keep_output_types(monkeypatch):
-    """Work around a shared-file bug (passes/cleanup.eliminate_dead drops the types
-    of unused outputs of live multi-output nodes, so a Split with an unused
-    output cannot be planned in training): re-add those types."""
-    import microtrain.training.program as program
-    original = program.eliminate_dead
-
-    def eliminate_dead(graph):
-        out = original(graph)
-        for node in out.nodes:
-            for o in node.outputs:
-                if o and o not in out.types and o in graph.types:
-                    out.types[o] = graph.types[o]
-        return out
-    monkeypatch.setattr(program, "eliminate_dead", eliminate_dead)
-
-
 # ---- views ------------------------------------------------------------------
 # (id, op, attrs, consts, opset, in_shape, out_shape)
 VIEWS_ON_ACTIVATIONS = [
@@ -96,10 +78,6 @@ def test_view_grads_moving_the_batch_axis(case):
                 lambda x, p, **c: (x + p).reshape(view_shape).reshape(final), consts=consts)
 
 
-@pytest.mark.xfail(strict=True, raises=microtrain.MicrotrainError,
-                   reason="shared-file bug (training/trainer.py pipeline): nodes that read only "
-                   "initializers are constant-folded before the trainable set is known, so a weight used "
-                   "through Reshape/Transpose cannot be named in params=[...] (see the family report)")
 def test_reshaped_weight_in_matmul():
     # the common case: a weight stored in one shape, used in another
     x, w = rand(2, 6), rand(3, 2, 4)
@@ -218,7 +196,7 @@ def test_split_num_outputs_last_chunk_smaller():
 
 
 @pytest.mark.parametrize("used", [(0, 2), (1, 2), (0, 1), (1,)])
-def test_split_grads_unused_outputs(used, keep_output_types):
+def test_split_grads_unused_outputs(used):
     # outputs without a gradient count as zeros (mt.SplitGrad, no zero tensor)
     sizes = [2, 2, 2]
     shape = (2, 6, 3)
@@ -235,9 +213,6 @@ def test_split_grads_unused_outputs(used, keep_output_types):
     check_grads(nodes, {"x": x}, {"p": p}, fn, consts=consts)
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="shared-file bug (passes/cleanup.eliminate_dead drops the types of unused outputs of "
-                   "live nodes; the planner then fails): once fixed, drop this marker and keep_output_types")
 def test_split_unused_output_without_workaround():
     nodes, consts = _split_model({"axis": 1}, np.array([2, 2, 2], I64), 3, helper.make_node("Neg", ["o1"], ["y"]))
     x, p = rand(2, 6, 3), rand(2, 6, 3)

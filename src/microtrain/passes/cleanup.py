@@ -41,5 +41,6 @@ def eliminate_dead(graph: Graph) -> Graph:
     g.nodes = kept[::-1]
     g.constants = {k: v for k, v in g.constants.items() if k in live}
     g.state = {k: v for k, v in g.state.items() if k in live}
-    g.types = {k: v for k, v in g.types.items() if k in live or k in g.inputs}
+    produced = {o for n in g.nodes for o in n.outputs if o}   # incl. unread outputs of live nodes
+    g.types = {k: v for k, v in g.types.items() if k in live or k in produced or k in g.inputs}
     return g

@@ -27,7 +27,9 @@ def value_of(g: Graph, name: str) -> Value:
     return Value(g.types[name])
 
 
-def infer_and_fold(graph: Graph) -> Graph:
+def infer_and_fold(graph: Graph, protect: frozenset = frozenset()) -> Graph:
+    """`protect`: constants that must stay inputs of run-time nodes (weights a
+    training step may update), so nothing computed from them is folded."""
     g = graph.copy()
     kept = []
     for node in g.nodes:
@@ -40,7 +42,8 @@ def infer_and_fold(graph: Graph) -> Graph:
             # Shape/Size only read the static type: stand in a zero-copy placeholder.
             ins = [v if v.const is not None else
                    Value(v.type, np.broadcast_to(np.zeros((), v.dtype), v.shape)) for v in ins]
-        if op.foldable and all(v.const is not None for v in ins if v.present) and \
+        if op.foldable and not any(i in protect for i in node.inputs) and \
+                all(v.const is not None for v in ins if v.present) and \
                 (op.lower is None or _small(ins)):
             outs = _evaluate(node, op, ins)
             for name, arr in zip(node.outputs, outs):

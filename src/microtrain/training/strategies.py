@@ -36,6 +36,22 @@ class Layer:
     biases: list[str]
 
 
+# Ops through which a weight may reach its layer unchanged in value (a weight
+# stored in one shape and used in another).
+WEIGHT_VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
+
+
+def resolve_param(graph: Graph, name: str, producers: dict) -> str | None:
+    """The float initializer behind `name` (itself, or through weight views)."""
+    while name not in graph.constants:
+        node = producers.get(name)
+        if node is None or node.op not in WEIGHT_VIEWS or \
+                any(i and i not in graph.constants for i in node.inputs[1:]):
+            return None
+        name = node.inputs[0]
+    return name if _is_param(graph, name) else None
+
+
 def parametric_layers(graph: Graph) -> list[Layer]:
     """Layers in execution order, each with its parameters. A bias Add right
     after a MatMul (how PyTorch exports nn.Linear on 3-D inputs) joins it."""
@@ -44,13 +60,14 @@ def parametric_layers(graph: Graph) -> list[Layer]:
     by_node: dict[int, Layer] = {}
     for node in graph.nodes:
         positions = WEIGHT_INPUTS.get(node.op, ())
-        params = [node.inputs[i] for i in positions if i < len(node.inputs) and _is_param(graph, node.inputs[i])]
+        resolved = {i: resolve_param(graph, node.inputs[i], producers) for i in positions
+                    if i < len(node.inputs) and node.inputs[i]}
+        params = [p for p in resolved.values() if p]
         if not params:
             continue
-        biases = [node.inputs[i] for i in BIAS_INPUTS.get(node.op, ()) if i < len(node.inputs)
-                  and node.inputs[i] in params]
+        biases = [resolved[i] for i in BIAS_INPUTS.get(node.op, ()) if resolved.get(i)]
         if node.op in ("Add", "Sub", "Mul"):
-            src = next((i for i in node.inputs if i not in params), None)
+            src = next((i for k, i in enumerate(node.inputs) if not resolved.get(k)), None)
             prev = producers.get(src)
             if prev is not None and id(prev) in by_node and node.op == "Add":
                 by_node[id(prev)].params += params

@@ -28,13 +28,21 @@ TRAINING_PIPELINE = [infer_and_fold, remove_identity, eliminate_dead, fuse_gelu,
 
 
 def training_forward_graph(model: ModelLike, micro_batch: int, batchnorm: str = "frozen",
-                           batchnorm_groups: int = 1) -> Graph:
+                           batchnorm_groups: int = 1, protect: frozenset = frozenset()) -> Graph:
     """The forward graph at the micro-batch size. BatchNorm is never folded
-    into trainable weights; `batchnorm` chooses what it becomes (norms.py)."""
+    into trainable weights; `batchnorm` chooses what it becomes (norms.py).
+    Nothing computed from a `protect`ed initializer is folded (it will train)."""
     graph = rebatch(onnx_to_ir_unresolved(model), micro_batch)
     for p in TRAINING_PIPELINE:
-        graph = p(graph)
-    return infer_and_fold(rewrite_batchnorm(graph, batchnorm, batchnorm_groups))
+        graph = p(graph, protect) if p is infer_and_fold else p(graph)
+    return infer_and_fold(rewrite_batchnorm(graph, batchnorm, batchnorm_groups), protect)
+
+
+def _float_initializers(proto) -> frozenset:
+    from onnx import helper
+    return frozenset(i.name for i in proto.graph.initializer
+                     if helper.tensor_dtype_to_np_dtype(i.data_type) == np.float32 and
+                     int(np.prod(i.dims, dtype=np.int64)) > 1)
 
 
 def onnx_to_ir_unresolved(model: ModelLike) -> Graph:
@@ -247,15 +255,20 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
                      batch=batch, micro_batch=micro_batch or batch)
     from ..frontend import load_model
     proto, _ = load_model(model)
-    forward = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups)
     lora_plan = None
-    if strategy == "lora":
+    if strategy == "lora" and params is None:
+        forward = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups)
         from .lora import add_lora
         forward, trainable, lora_plan = add_lora(forward, rank=lora_rank, alpha=lora_alpha, targets=lora_targets)
-    elif params is not None:
-        trainable = _explicit_params(forward, params)
     else:
-        trainable = select_trainable(forward, strategy, layers)
+        # Choose on a graph where no weight is folded into another constant, so
+        # the choice names the model's own initializers; then fold what stays frozen.
+        unfolded = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups,
+                                          protect=_float_initializers(proto))
+        trainable = (_explicit_params(unfolded, params) if params is not None
+                     else select_trainable(unfolded, strategy, layers))
+        forward = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups,
+                                         protect=frozenset(trainable))
     program = build_program(forward, trainable, spec)
     program.lora = lora_plan
     plans = plan_program(program)

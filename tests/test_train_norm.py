@@ -71,6 +71,15 @@ def test_layernorm_mean_output_gradient_is_refused():
         check_grads(nodes, {"x": x}, {"p": p}, lambda x, p, scale: x, consts={"scale": randn(4)})
 
 
+def test_layernorm_constant_broadcast_scale_grads():
+    x, p = randn(2, 3, 4), randn(2, 3, 4)
+    scale, bias = randn(4) + 1, randn(3, 4)
+    nodes = [helper.make_node("Add", ["x", "p"], ["h"]),
+             helper.make_node("LayerNormalization", ["h", "scale", "bias"], ["y"], axis=1)]
+    check_grads(nodes, {"x": x}, {"p": p, "bias": bias},
+                lambda x, p, bias, scale: F.layer_norm(x + p, (3, 4)) * scale + bias, consts={"scale": scale})
+
+
 def test_layernorm_trainable_broadcast_bias_is_refused():
     """The forward kernel needs a broadcast bias constant: training it is refused clearly."""
     x, p = randn(2, 3, 4), randn(2, 3, 4)

@@ -115,3 +115,17 @@ def test_global_pool_grads(shape, op):
     fn = (lambda h: h.mean(dim=dims, keepdim=True)) if op == "GlobalAveragePool" \
         else (lambda h: h.amax(dim=dims, keepdim=True))
     check_grads(_pool_nodes(op), {"x": x}, {"p": p}, lambda x, p: fn(x + p))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool3d_grads(kind):
+    x, p = randn(1, 2, 4, 5, 5), randn(1, 2, 4, 5, 5)
+    if kind == "max":
+        nodes = _pool_nodes("MaxPool", kernel_shape=[2, 3, 3], strides=[1, 2, 2], pads=[0, 1, 1, 0, 1, 1])
+        fn = lambda x, p: F.max_pool3d(x + p, [2, 3, 3], [1, 2, 2], [0, 1, 1])  # noqa: E731
+    else:
+        nodes = _pool_nodes("AveragePool", kernel_shape=[2, 3, 3], strides=[1, 2, 2], pads=[0, 1, 1, 0, 1, 1],
+                            ceil_mode=1)
+        fn = lambda x, p: F.avg_pool3d(x + p, [2, 3, 3], [1, 2, 2], [0, 1, 1], ceil_mode=True,  # noqa: E731
+                                       count_include_pad=False)
+    check_grads(nodes, {"x": x}, {"p": p}, fn)

@@ -88,8 +88,6 @@ def plan_memory(graph: Graph, *, inplace: bool = True) -> MemoryPlan:
 
     for step, node in enumerate(graph.nodes):
         op = get_op(node)
-        ins = [Value(graph.types.get(i)) if i and i not in graph.constants else
-               Value(None) if not i else Value(None, graph.constants[i]) for i in node.inputs]
         for k, out in enumerate(node.outputs):
             if not out:
                 continue
@@ -114,12 +112,11 @@ def plan_memory(graph: Graph, *, inplace: bool = True) -> MemoryPlan:
                 continue
             storage[out] = Storage("arena", new_buffer(t.nbytes, step, out))
         if op.scratch is not None:
-            in_vals = [Value(graph.types[i] if i in graph.types else None,
-                             graph.constants.get(i)) if i else Value(None) for i in node.inputs]
+            in_vals = [Value(graph.type_of(i), graph.constants.get(i)) if i else Value(None)
+                       for i in node.inputs]
             nbytes = int(op.scratch(node, in_vals, [graph.types[o] for o in node.outputs if o]))
             if nbytes > 0:
                 scratch[node.name] = new_buffer(nbytes, step, f"{node.name}.scratch")
-        del ins
 
     # Extend each buffer's lifetime to the last read of any tensor living in it.
     for b in buffers:

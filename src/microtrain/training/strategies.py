@@ -58,8 +58,11 @@ def parametric_layers(graph: Graph) -> list[Layer]:
     producers = graph.producers()
     layers: list[Layer] = []
     by_node: dict[int, Layer] = {}
+    users = graph.consumers()
     for node in graph.nodes:
         positions = WEIGHT_INPUTS.get(node.op, ())
+        if node.op == "InstanceNormalization" and _is_groupnorm_export(node, users):
+            continue   # its scale/bias are the exporter's fixed ones/zeros
         resolved = {i: resolve_param(graph, node.inputs[i], producers) for i in positions
                     if i < len(node.inputs) and node.inputs[i]}
         params = [p for p in resolved.values() if p]
@@ -79,6 +82,17 @@ def parametric_layers(graph: Graph) -> list[Layer]:
         by_node[id(node)] = layer
         layers.append(layer)
     return layers
+
+
+def _is_groupnorm_export(node: Node, users: dict) -> bool:
+    """PyTorch exports GroupNorm as Reshape -> InstanceNormalization (constant
+    unit scale, zero bias) -> Reshape -> Mul(gamma) -> Add(beta): only gamma and
+    beta are the module's parameters."""
+    after = users.get(node.outputs[0], [])
+    if len(after) != 1 or after[0].op != "Reshape":
+        return False
+    nxt = users.get(after[0].outputs[0], [])
+    return len(nxt) == 1 and nxt[0].op == "Mul"
 
 
 def _is_param(graph: Graph, name: str) -> bool:

@@ -1,9 +1,12 @@
 """Conv over 1, 2 or 3 spatial dims (N, C, *spatial layout): strides,
 dilations, explicit begin/end pads or auto_pad, groups (incl. depthwise),
-optional bias, run-time or constant weights. Lowered to one direct
-convolution kernel, `mt_conv_f32`, generic over 3 spatial dims (1D/2D run as
-3D with unit leading dims). The geometry helpers here are shared with
-ConvTranspose (conv_transpose.py)."""
+optional bias, run-time or constant weights. The reference kernel,
+`mt_conv_f32`, is a direct convolution generic over 3 spatial dims (1D/2D run
+as 3D with unit leading dims); 1-D/2-D convs lower to a fast path chosen from
+the geometry (`conv_kernel`): `mt_conv_pointwise_f32` (1x1, a GEMM),
+`mt_dwconv2d_f32` (depthwise) or `mt_conv2d_f32_fast` (the rest), all
+bit-identical to the reference; MICROTRAIN_KERNELS=reference forces it. The
+geometry helpers here are shared with ConvTranspose (conv_transpose.py)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +17,7 @@ import numpy as np
 from ..errors import ShapeError, UnsupportedOpError, node_label
 from ..ir import TensorType
 from ._common import require_float, size
+from .gemm import fast_kernels, panel_bytes, value_shape
 from .registry import register, unsupported_attr
 
 MAX_SPATIAL = 3
@@ -171,14 +175,33 @@ def _reference(node, args):
     return [y.astype(x.dtype)]
 
 
+def conv_kernel(geo: ConvGeometry) -> str:
+    """The C kernel a Conv of this geometry runs (all take the same table)."""
+    if not fast_kernels() or len(geo.in_size) > 2:
+        return "mt_conv_f32"
+    if (geo.group == 1 and set(geo.kernel) == {1} and set(geo.strides) == {1}
+            and not any(geo.pad_begin) and geo.out_size == geo.in_size):
+        return "mt_conv_pointwise_f32"
+    if geo.in_channels == geo.group:
+        return "mt_dwconv2d_f32"
+    return "mt_conv2d_f32_fast"
+
+
 def _lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
     if ctx.has_input(2):
         require_float(node, ctx.ins, 2)
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    return (f"mt_conv_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
-            f"{ctx.table(geo.table())});")
+    kernel = conv_kernel(geo)
+    scratch = ", (float *)" + ctx.scratch if kernel == "mt_conv_pointwise_f32" else ""
+    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{ctx.table(geo.table())}{scratch});")
+
+
+def _scratch(node, ins, outs):
+    geo = conv_geometry(node, value_shape(ins[0]), value_shape(ins[1]))
+    return panel_bytes(geo.in_channels) if conv_kernel(geo) == "mt_conv_pointwise_f32" else 0
 
 
 def _macs(node, ins, outs):
@@ -249,6 +272,7 @@ def _grad_w_macs(node, ins, outs):
     return size(ins[1].shape) * int(outs[0].shape[1]) * math.prod(outs[0].shape[2:])
 
 
-register("Conv", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("Conv", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp,
+         scratch=_scratch)
 register("mt.ConvGradW", infer=_grad_w_infer, reference=_grad_w_reference, lower=_grad_w_lower,
          macs=_grad_w_macs)

@@ -1,15 +1,43 @@
 """Gemm: Y = alpha * op(A) @ op(B) + beta * C with transA/transB and an
 optional C broadcast unidirectionally to (M, N) (scalar, (N,), (1, N),
 (M, 1), (M, N)). A constant C is pre-scaled by beta at compile time. Lowered
-to `mt_gemm_f32`."""
+to the register-blocked `mt_gemm_f32_blocked` (B packed 4 columns at a time
+into a 4*K-float scratch panel), or to the plain reference `mt_gemm_f32` when
+MICROTRAIN_KERNELS=reference (see `fast_kernels`)."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
-from ..errors import ShapeError, node_label
+from ..errors import MicrotrainError, ShapeError, node_label
 from ..ir import TensorType
 from ._common import broadcast_strides, require_float
 from .registry import register, unsupported_attr
+
+
+KERNELS_ENV = "MICROTRAIN_KERNELS"
+
+
+def fast_kernels() -> bool:
+    """Whether Conv/Gemm/MatMul lower to the fast fp32 kernels (default) or to
+    the plain reference ones (MICROTRAIN_KERNELS=reference, read at compile
+    time, e.g. to check one against the other)."""
+    mode = os.environ.get(KERNELS_ENV, "fast").strip().lower()
+    if mode not in ("fast", "reference"):
+        raise MicrotrainError(f"{KERNELS_ENV}={mode!r} is not a kernel set; use 'fast' or 'reference'")
+    return mode == "fast"
+
+
+def panel_bytes(k: int) -> int:
+    """Scratch of the blocked GEMM: one packed panel of 4 columns of B."""
+    return 4 * 4 * int(k)
+
+
+def value_shape(v) -> tuple[int, ...]:
+    """Shape of an input as `scratch` sees it: the planner passes constants
+    (weights) with no type, only their value."""
+    return tuple(v.const.shape) if v.type is None and v.const is not None else tuple(v.shape)
 
 
 def _dims(node, a_shape, b_shape) -> tuple[int, int, int]:
@@ -81,9 +109,19 @@ def _lower(node, ctx):
             require_float(node, ctx.ins, 2)
             c_ptr = ctx.inp(2)
     from ..codegen.context import float_literal
-    return (f"mt_gemm_f32({ctx.inp(0)}, {ctx.inp(1)}, {c_ptr}, {ctx.out(0)}, {m}, {k}, {n}, "
+    args = (f"{ctx.inp(0)}, {ctx.inp(1)}, {c_ptr}, {ctx.out(0)}, {m}, {k}, {n}, "
             f"{int(node.attr('transA', 0))}, {int(node.attr('transB', 0))}, {float_literal(alpha)}, "
-            f"{float_literal(beta)}, {c_strides[0]}, {c_strides[1]});")
+            f"{float_literal(beta)}, {c_strides[0]}, {c_strides[1]}")
+    if fast_kernels():
+        return f"mt_gemm_f32_blocked({args}, (float *){ctx.scratch});"
+    return f"mt_gemm_f32({args});"
+
+
+def _scratch(node, ins, outs):
+    if not fast_kernels():
+        return 0
+    _, k, _ = _dims(node, value_shape(ins[0]), value_shape(ins[1]))
+    return panel_bytes(k)
 
 
 def _macs(node, ins, outs):
@@ -112,4 +150,5 @@ def _vjp(node, gb, dys):
     return grads
 
 
-register("Gemm", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("Gemm", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp,
+         scratch=_scratch)

@@ -2,7 +2,8 @@
 to B, then removed from the result) and batched operands whose batch dims
 broadcast, e.g. (2, 1, M, K) @ (3, K, N) -> (2, 3, M, N). Lowered to
 `mt_matmul_f32` with per-batch element-offset tables, which express any
-broadcast without copies."""
+broadcast without copies; `mt_matmul_f32_blocked` (register-blocked, 4*K-float
+scratch panel) unless MICROTRAIN_KERNELS=reference."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ import numpy as np
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import require_float
+from .gemm import fast_kernels, panel_bytes, value_shape
 from .registry import broadcast_shape, register
 
 
@@ -58,8 +60,17 @@ def _lower(node, ctx):
     batch, a_batch, b_batch, m, k, n, _ = _layout(node, ctx.ins[0].shape, ctx.ins[1].shape)
     a_off = _batch_offsets(a_batch, batch, m * k)
     b_off = _batch_offsets(b_batch, batch, k * n)
-    return (f"mt_matmul_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {math.prod(batch)}, {m}, {k}, {n}, "
-            f"{ctx.table(a_off)}, {ctx.table(b_off)});")
+    args = (f"{ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {math.prod(batch)}, {m}, {k}, {n}, "
+            f"{ctx.table(a_off)}, {ctx.table(b_off)}")
+    if fast_kernels():
+        return f"mt_matmul_f32_blocked({args}, (float *){ctx.scratch});"
+    return f"mt_matmul_f32({args});"
+
+
+def _scratch(node, ins, outs):
+    if not fast_kernels():
+        return 0
+    return panel_bytes(_layout(node, value_shape(ins[0]), value_shape(ins[1]))[4])
 
 
 def _macs(node, ins, outs):
@@ -98,4 +109,5 @@ def _vjp(node, gb, dys):
     return grads
 
 
-register("MatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp)
+register("MatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs, vjp=_vjp,
+         scratch=_scratch)

@@ -219,3 +219,275 @@ void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRIC
     }
   }
 }
+
+/* ---- fast 1-D/2-D kernels ---------------------------------------------------
+ * Same geometry table, same sums in the same order as mt_conv_f32 (bias, then
+ * channel, kernel row, kernel column, skipping taps in the padding), so the
+ * results are bit-identical to it. The work is split per output row into the
+ * border columns (some kernel columns fall in the padding: one pixel at a time
+ * with clipped tap ranges) and the interior (every kernel column inside the
+ * input: register blocks of 4 pixels, with the stride, kernel width and
+ * dilation as compile-time constants for the common cases). The depth axis of
+ * the table must be 1 (1-D convs have a height of 1). */
+
+#if defined(__GNUC__)
+#define MT_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define MT_ALWAYS_INLINE static inline
+#endif
+
+#define MT_CONV_OC_BLOCK 4   /* output channels accumulated together */
+#define MT_CONV_PX_BLOCK 4   /* output pixels accumulated together */
+
+/* One output row of one (group of) output channel(s): where its taps are. */
+typedef struct {
+  const mt_conv_geo *g;
+  const float *x;          /* first input channel of the group */
+  int32_t start;           /* index in x of output column 0's tap (0, 0); may be outside */
+  int32_t kh_lo, kh_hi;    /* kernel rows inside the input for this output row */
+} mt_conv_row;
+
+static mt_conv_row mt_conv_row_at(const mt_conv_geo *g, const float *x_group, int32_t oh)
+{
+  mt_conv_row r;
+  const int32_t ih0 = oh * g->s[1] - g->p[1];
+  r.g = g;
+  mt_tap_range(g->k[1], g->in[1], g->d[1], ih0, &r.kh_lo, &r.kh_hi);
+  r.x = x_group;
+  r.start = ih0 * g->in[2] - g->p[2];
+  return r;
+}
+
+/* acc[j] += sum over (channel, kernel row, kernel column in [kw_lo, kw_hi))
+ * of w_j * x for one output pixel and 4 output channels (w[j] their weights). */
+static void mt_conv_pixel_4oc(const mt_conv_row *r, const float *const *w, int32_t ow,
+                              int32_t kw_lo, int32_t kw_hi, float *acc)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t kw_n = g->k[2], kvol = g->k[1] * kw_n, dw = g->d[2];
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  float a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t ic, kh, kw;
+  for (ic = 0; ic < g->cg; ic++) {
+    const int32_t xc = ic * g->in_plane + ow * g->s[2] + r->start + kw_lo * dw;
+    const int32_t wc = ic * kvol;
+    for (kh = r->kh_lo; kh < r->kh_hi; kh++) {
+      const float *xr = r->x + (xc + kh * g->d[1] * g->in[2]);   /* tap (kh, kw_lo) */
+      const int32_t wr = wc + kh * kw_n;
+      for (kw = kw_lo; kw < kw_hi; kw++) {
+        const float xv = xr[(kw - kw_lo) * dw];
+        a0 += w0[wr + kw] * xv;
+        a1 += w1[wr + kw] * xv;
+        a2 += w2[wr + kw] * xv;
+        a3 += w3[wr + kw] * xv;
+      }
+    }
+  }
+  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+/* Interior block: 4 output channels x 4 output pixels starting at column ow,
+ * every kernel column inside the input. sw, kw_n, dw are constants at the
+ * call sites that matter, so the tap loop unrolls into fixed offsets. */
+MT_ALWAYS_INLINE void mt_conv_block_4oc_4px(const mt_conv_row *r, const float *const *w, int32_t ow,
+                                            const float *bias4, float *const *y, const int32_t sw,
+                                            const int32_t kw_n, const int32_t dw)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t kvol = g->k[1] * kw_n, row_step = g->d[1] * g->in[2];
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  float c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+  int32_t ic, kh, kw;
+  c00 = c01 = c02 = c03 = bias4[0];
+  c10 = c11 = c12 = c13 = bias4[1];
+  c20 = c21 = c22 = c23 = bias4[2];
+  c30 = c31 = c32 = c33 = bias4[3];
+  for (ic = 0; ic < g->cg; ic++) {
+    const float *xr = r->x + (ic * g->in_plane + ow * sw + r->start + r->kh_lo * row_step);
+    int32_t wr = ic * kvol + r->kh_lo * kw_n;
+    for (kh = r->kh_lo; kh < r->kh_hi; kh++, xr += row_step, wr += kw_n) {
+      for (kw = 0; kw < kw_n; kw++) {
+        const float *xp = xr + kw * dw;
+        const float x0 = xp[0], x1 = xp[sw], x2 = xp[2 * sw], x3 = xp[3 * sw];
+        const float v0 = w0[wr + kw], v1 = w1[wr + kw], v2 = w2[wr + kw], v3 = w3[wr + kw];
+        c00 += v0 * x0; c01 += v0 * x1; c02 += v0 * x2; c03 += v0 * x3;
+        c10 += v1 * x0; c11 += v1 * x1; c12 += v1 * x2; c13 += v1 * x3;
+        c20 += v2 * x0; c21 += v2 * x1; c22 += v2 * x2; c23 += v2 * x3;
+        c30 += v3 * x0; c31 += v3 * x1; c32 += v3 * x2; c33 += v3 * x3;
+      }
+    }
+  }
+  /* Rows of missing channels (y[j] == NULL) were computed from a repeated
+   * weight pointer and are dropped here. */
+  y[0][ow] = c00; y[0][ow + 1] = c01; y[0][ow + 2] = c02; y[0][ow + 3] = c03;
+  if (y[1]) { y[1][ow] = c10; y[1][ow + 1] = c11; y[1][ow + 2] = c12; y[1][ow + 3] = c13; }
+  if (y[2]) { y[2][ow] = c20; y[2][ow + 1] = c21; y[2][ow + 2] = c22; y[2][ow + 3] = c23; }
+  if (y[3]) { y[3][ow] = c30; y[3][ow + 1] = c31; y[3][ow + 2] = c32; y[3][ow + 3] = c33; }
+}
+
+MT_ALWAYS_INLINE void mt_conv_interior_4oc(const mt_conv_row *r, const float *const *w, int32_t ow_lo,
+                                           int32_t ow_hi, const float *bias4, float *const *y,
+                                           const int32_t sw, const int32_t kw_n, const int32_t dw)
+{
+  int32_t ow;
+  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK)
+    mt_conv_block_4oc_4px(r, w, ow, bias4, y, sw, kw_n, dw);
+}
+
+/* The interior blocks of one output row, specialized for 3-wide kernels with
+ * stride 1 or 2 and no dilation (generic otherwise). */
+static void mt_conv_interior_dispatch(const mt_conv_row *r, const float *const *w, int32_t ow_lo,
+                                      int32_t ow_hi, const float *bias4, float *const *y)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t sw = g->s[2], kw_n = g->k[2], dw = g->d[2];
+  if (kw_n == 3 && dw == 1 && sw == 1) mt_conv_interior_4oc(r, w, ow_lo, ow_hi, bias4, y, 1, 3, 1);
+  else if (kw_n == 3 && dw == 1 && sw == 2) mt_conv_interior_4oc(r, w, ow_lo, ow_hi, bias4, y, 2, 3, 1);
+  else mt_conv_interior_4oc(r, w, ow_lo, ow_hi, bias4, y, sw, kw_n, dw);
+}
+
+/* One output row for 4 output channels: border pixels, interior blocks, the
+ * interior's remainder pixels. */
+static void mt_conv_row_4oc(const mt_conv_row *r, const float *const *w, const float *bias4,
+                            float *const *y)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t ow_n = g->out[2], sw = g->s[2], kw_n = g->k[2], dw = g->d[2];
+  const int32_t span = (kw_n - 1) * dw;
+  int32_t in_lo, in_hi, ow, j, blocks_end;
+  mt_tap_range(ow_n, g->in[2] - span, sw, -g->p[2], &in_lo, &in_hi);
+  blocks_end = in_lo + (in_hi - in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
+  mt_conv_interior_dispatch(r, w, in_lo, blocks_end, bias4, y);
+  for (ow = 0; ow < ow_n; ow++) {
+    int32_t kw_lo = 0, kw_hi = kw_n;
+    float acc[MT_CONV_OC_BLOCK];
+    if (ow >= in_lo && ow < blocks_end) {
+      ow = blocks_end - 1;   /* done by the blocks */
+      continue;
+    }
+    if (ow < in_lo || ow >= in_hi) mt_tap_range(kw_n, g->in[2], dw, ow * sw - g->p[2], &kw_lo, &kw_hi);
+    for (j = 0; j < MT_CONV_OC_BLOCK; j++) acc[j] = bias4[j];
+    mt_conv_pixel_4oc(r, w, ow, kw_lo, kw_hi, acc);
+    for (j = 0; j < MT_CONV_OC_BLOCK && y[j]; j++) y[j][ow] = acc[j];
+  }
+}
+
+void mt_conv2d_f32_fast(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                        float *MT_RESTRICT y, const int32_t *geo)
+{
+  const mt_conv_geo g = mt_conv_unpack(geo);
+  const int32_t wstride = g.cg * g.kvol, ow_n = g.out[2];
+  int32_t n, grp, ob, oh, j;
+  for (n = 0; n < g.n; n++) {
+    for (grp = 0; grp < g.group; grp++) {
+      const float *xg = x + (n * g.c + grp * g.cg) * g.in_plane;
+      for (ob = 0; ob < g.mg; ob += MT_CONV_OC_BLOCK) {
+        const int32_t first = grp * g.mg + ob;
+        const int32_t count = g.mg - ob < MT_CONV_OC_BLOCK ? g.mg - ob : MT_CONV_OC_BLOCK;
+        const float *wj[MT_CONV_OC_BLOCK];
+        float bias4[MT_CONV_OC_BLOCK];
+        float *yrow[MT_CONV_OC_BLOCK];
+        for (j = 0; j < MT_CONV_OC_BLOCK; j++) {
+          const int32_t oc = first + (j < count ? j : count - 1);
+          wj[j] = w + oc * wstride;
+          bias4[j] = bias ? bias[oc] : 0.0f;
+        }
+        for (oh = 0; oh < g.out[1]; oh++) {
+          const mt_conv_row r = mt_conv_row_at(&g, xg, oh);
+          for (j = 0; j < MT_CONV_OC_BLOCK; j++)
+            yrow[j] = j < count ? y + (n * g.m + first + j) * g.out_plane + oh * ow_n : NULL;
+          mt_conv_row_4oc(&r, wj, bias4, yrow);
+        }
+      }
+    }
+  }
+}
+
+/* ---- depthwise: one input channel per group ---------------------------- */
+
+static float mt_dw_pixel(const mt_conv_row *r, const float *MT_RESTRICT wp, int32_t ow,
+                         int32_t kw_lo, int32_t kw_hi, float acc)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t kw_n = g->k[2], dw = g->d[2], row_step = g->d[1] * g->in[2];
+  const int32_t xc = ow * g->s[2] + r->start + kw_lo * dw;
+  int32_t kh, kw;
+  for (kh = r->kh_lo; kh < r->kh_hi; kh++) {
+    const float *xr = r->x + (xc + kh * row_step);   /* tap (kh, kw_lo) */
+    for (kw = kw_lo; kw < kw_hi; kw++) acc += wp[kh * kw_n + kw] * xr[(kw - kw_lo) * dw];
+  }
+  return acc;
+}
+
+MT_ALWAYS_INLINE void mt_dw_interior(const mt_conv_row *r, const float *MT_RESTRICT wp, int32_t ow_lo,
+                                     int32_t ow_hi, float b, float *MT_RESTRICT yr, const int32_t sw,
+                                     const int32_t kw_n, const int32_t dw)
+{
+  const int32_t row_step = r->g->d[1] * r->g->in[2];
+  int32_t ow, kh, kw;
+  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK) {
+    const float *xr = r->x + (ow * sw + r->start + r->kh_lo * row_step);
+    float a0 = b, a1 = b, a2 = b, a3 = b;
+    for (kh = r->kh_lo; kh < r->kh_hi; kh++, xr += row_step) {
+      const float *wr = wp + kh * kw_n;
+      for (kw = 0; kw < kw_n; kw++) {
+        const float *xp = xr + kw * dw;
+        const float v = wr[kw];
+        a0 += v * xp[0]; a1 += v * xp[sw]; a2 += v * xp[2 * sw]; a3 += v * xp[3 * sw];
+      }
+    }
+    yr[ow] = a0; yr[ow + 1] = a1; yr[ow + 2] = a2; yr[ow + 3] = a3;
+  }
+}
+
+static void mt_dw_row(const mt_conv_row *r, const float *MT_RESTRICT wp, float b, float *MT_RESTRICT yr)
+{
+  const mt_conv_geo *g = r->g;
+  const int32_t ow_n = g->out[2], sw = g->s[2], kw_n = g->k[2], dw = g->d[2];
+  int32_t in_lo, in_hi, ow, blocks_end;
+  mt_tap_range(ow_n, g->in[2] - (kw_n - 1) * dw, sw, -g->p[2], &in_lo, &in_hi);
+  blocks_end = in_lo + (in_hi - in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
+  if (kw_n == 3 && dw == 1 && sw == 1) mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, 1, 3, 1);
+  else if (kw_n == 3 && dw == 1 && sw == 2) mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, 2, 3, 1);
+  else mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, sw, kw_n, dw);
+  for (ow = 0; ow < ow_n; ow++) {
+    int32_t kw_lo = 0, kw_hi = kw_n;
+    if (ow >= in_lo && ow < blocks_end) {
+      ow = blocks_end - 1;
+      continue;
+    }
+    if (ow < in_lo || ow >= in_hi) mt_tap_range(kw_n, g->in[2], dw, ow * sw - g->p[2], &kw_lo, &kw_hi);
+    yr[ow] = mt_dw_pixel(r, wp, ow, kw_lo, kw_hi, b);
+  }
+}
+
+void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                     float *MT_RESTRICT y, const int32_t *geo)
+{
+  const mt_conv_geo g = mt_conv_unpack(geo);
+  int32_t n, oc, oh;
+  for (n = 0; n < g.n; n++) {
+    for (oc = 0; oc < g.m; oc++) {
+      const float *xc = x + (n * g.c + oc / g.mg) * g.in_plane;
+      const float *wp = w + oc * g.kvol;
+      const float b = bias ? bias[oc] : 0.0f;
+      float *yc = y + (n * g.m + oc) * g.out_plane;
+      for (oh = 0; oh < g.out[1]; oh++) {
+        const mt_conv_row r = mt_conv_row_at(&g, xc, oh);
+        mt_dw_row(&r, wp, b, yc + oh * g.out[2]);
+      }
+    }
+  }
+}
+
+/* ---- pointwise: a GEMM per image ------------------------------------------ */
+
+void mt_conv_pointwise_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                           float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel)
+{
+  const mt_conv_geo g = mt_conv_unpack(geo);
+  int32_t n;
+  for (n = 0; n < g.n; n++)
+    mt_gemm_f32_strided(w, g.c, 1, x + n * g.c * g.in_plane, g.in_plane, 1, bias,
+                        y + n * g.m * g.out_plane, g.m, g.c, g.out_plane, panel);
+}

@@ -39,4 +39,24 @@ void mt_conv_transpose_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT 
 void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT dy,
                              float *MT_RESTRICT dw, const int32_t *geo);
 
+/* Fast paths for 1-D/2-D convs (table depth axis of 1), all bit-identical to
+ * mt_conv_f32 (same sums in the same order) and with the same arguments:
+ *
+ * mt_conv2d_f32_fast: any groups, strides, dilations, pads; 4 output channels x
+ * 4 output pixels accumulated in registers, padded border columns done apart
+ * from the interior; specialized for 3-wide kernels with stride 1 or 2. */
+void mt_conv2d_f32_fast(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                        float *MT_RESTRICT y, const int32_t *geo);
+
+/* mt_dwconv2d_f32: depthwise (one input channel per group: C == GROUP, any
+ * channel multiplier M/C); 4 output pixels in registers per channel. */
+void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                     float *MT_RESTRICT y, const int32_t *geo);
+
+/* mt_conv_pointwise_f32: 1x1 kernel, stride 1, no pad, GROUP 1: per image
+ * y (M, P) = bias + w (M, C) @ x (C, P) through mt_gemm_f32_strided;
+ * panel: scratch of 4*C floats. */
+void mt_conv_pointwise_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                           float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel);
+
 #endif

@@ -18,4 +18,25 @@ void mt_matmul_f32(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float
                    int32_t batch, int32_t m, int32_t k, int32_t n,
                    const int32_t *a_offsets, const int32_t *b_offsets);
 
+/* Register-blocked product (4x4 accumulators, B packed 4 columns at a time):
+ * y (M, N) row-major = init[i] + sum_p A(i,p) * B(p,j) with A(i,p) = a[i*a_i + p*a_p]
+ * and B(p,j) = b[p*b_p + j*b_j]; init (per row, e.g. a conv bias) may be NULL.
+ * panel: scratch of 4*K floats. Sums in p order, so bit-identical to the
+ * reference kernels. y must not alias a, b or panel. */
+void mt_gemm_f32_strided(const float *MT_RESTRICT a, int32_t a_i, int32_t a_p,
+                         const float *MT_RESTRICT b, int32_t b_p, int32_t b_j, const float *init,
+                         float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n,
+                         float *MT_RESTRICT panel);
+
+/* mt_gemm_f32 through mt_gemm_f32_strided; panel: scratch of 4*K floats. */
+void mt_gemm_f32_blocked(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const float *c,
+                         float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
+                         int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
+                         float *MT_RESTRICT panel);
+
+/* mt_matmul_f32 through mt_gemm_f32_strided; panel: scratch of 4*K floats. */
+void mt_matmul_f32_blocked(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float *MT_RESTRICT y,
+                           int32_t batch, int32_t m, int32_t k, int32_t n,
+                           const int32_t *a_offsets, const int32_t *b_offsets, float *MT_RESTRICT panel);
+
 #endif

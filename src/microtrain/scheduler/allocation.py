@@ -54,7 +54,8 @@ def allocate(pb: Problem, pre: Prefix, mode: str = "uneven") -> Allocation:
             sizes.append(np.where(fits, size, np.inf))
             costs.append(np.where(fits, cost, np.inf))
         tops = [pb.levels[op].mems[-1] == m for op in ops]
-        chosen = _split_with_tops(sizes, costs, [cur[op] for op in ops], tops, mem.size_bits, mode == "even", valid, L)
+        chosen = _split_with_tops(sizes, costs, [cur[op] for op in ops], tops, mem.size_bits, mode == "even", valid, L,
+                                  monotone=not mem.double_buffer)
         for op, k in zip(ops, chosen):
             cuts[op].append(k)
             cur[op] = k
@@ -72,7 +73,7 @@ def _precision_bits(pb: Problem, pre: Prefix, op: str, cur: np.ndarray, level: i
     return np.where(open_red, float(prec["O"]), float(prec["O_final"]))
 
 
-def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L) -> list[np.ndarray]:
+def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L, monotone=False) -> list[np.ndarray]:
     """Operands at their top memory take everything (cut L): only the others are searched."""
     free = [j for j, t in enumerate(tops) if not t]
     fixed_size = sum((sizes[j][:, L] for j in range(len(tops)) if tops[j]), np.zeros(sizes[0].shape[0]))
@@ -88,7 +89,7 @@ def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L) -> list
             at_end = np.arange(L + 1)[None, :] == L
             costs = [np.where(at_end | ~busy[:, None], c, np.inf) for c in costs]
         chosen = _best_split([sizes[j] for j in free], [costs[j] for j in free], [curs[j] for j in free],
-                             capacity - fixed_size[:, None], even, valid)
+                             capacity - fixed_size[:, None], even, valid, monotone)
         for j, k in zip(free, chosen):
             out[j] = k
     else:
@@ -96,7 +97,7 @@ def _split_with_tops(sizes, costs, curs, tops, capacity, even, valid, L) -> list
     return out
 
 
-def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> list[np.ndarray]:
+def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray, monotone: bool = False) -> list[np.ndarray]:
     """Per ordering, the cut per operand minimizing summed cost with summed size
     within capacity; ties go to the lexicographically largest cuts (most data low)."""
     N, L1 = sizes[0].shape
@@ -119,6 +120,8 @@ def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> 
                      np.where(inside, np.take_along_axis(cs, idx, axis=1), np.inf)))
         offs.append(cur)
     widths = [w[0].shape[1] for w in wins]
+    if monotone and not even:
+        return _split_last_greedy(wins, offs, curs, capacity, valid)
     out = [np.empty(N, dtype=np.int64) for _ in range(n)]
     rows = max(1, _GRID_BUDGET // int(np.prod(widths)))
     for s in range(0, N, rows):
@@ -136,6 +139,41 @@ def _best_split(sizes, costs, curs, capacity, even: bool, valid: np.ndarray) -> 
         idx = np.unravel_index(last, tot_cost.shape[1:])
         for j in range(n):
             out[j][sl] = np.where(ok, offs[j][sl] + idx[j], curs[j][sl])
+    return out
+
+
+def _split_last_greedy(wins, offs, curs, capacity, valid) -> list[np.ndarray]:
+    """Same result as the full grid when tile sizes grow with the cut (no double
+    buffering): a loop of size f multiplies a tile by at most f, so each
+    operand's cost (C/P(k)) * size(k) never grows with k. For every choice of
+    the other operands the last one then takes the largest cut that still
+    fits, which is also the grid's tie-break winner; only the others are enumerated."""
+    n = len(wins)
+    N = wins[0][0].shape[0]
+    head = wins[:-1]
+    s_last, c_last = wins[-1]
+    w_last = s_last.shape[1]
+    grid = int(np.prod([w[0].shape[1] for w in head]))
+    out = [np.empty(N, dtype=np.int64) for _ in range(n)]
+    rows = max(1, _GRID_BUDGET // (grid * w_last))
+    for s in range(0, N, rows):
+        sl = slice(s, min(N, s + rows))
+        r = sl.stop - sl.start
+        ts = _outer_sum([w[0][sl] for w in head])
+        tc = _outer_sum([w[1][sl] for w in head])
+        room = capacity[sl].reshape((-1,) + (1,) * (n - 1)) - ts
+        fits = s_last[sl].reshape((r,) + (1,) * (n - 1) + (w_last,)) <= room[..., None]
+        k = np.sum(fits, axis=-1) - 1  # sizes ascend along the window
+        cost = np.take_along_axis(c_last[sl], np.maximum(k, 0).reshape(r, -1), axis=1).reshape(k.shape)
+        tot = np.where(k >= 0, tc + cost, np.inf).reshape(r, -1)
+        last = tot.shape[1] - 1 - np.argmin(tot[:, ::-1], axis=1)
+        ok = np.isfinite(tot[np.arange(r), last])
+        valid[sl] &= ok
+        idx = np.unravel_index(last, ts.shape[1:])
+        k_best = k.reshape(r, -1)[np.arange(r), last]
+        for j in range(n - 1):
+            out[j][sl] = np.where(ok, offs[j][sl] + idx[j], curs[j][sl])
+        out[-1][sl] = np.where(ok, offs[-1][sl] + k_best, curs[-1][sl])
     return out
 
 

@@ -239,17 +239,35 @@ void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRIC
 #define MT_CONV_OC_BLOCK 4   /* output channels accumulated together */
 #define MT_CONV_PX_BLOCK 4   /* output pixels accumulated together */
 
+/* Output columns whose kernel columns are all inside the input: [in_lo,
+ * in_hi), the first (blocks_end - in_lo) of them done in blocks. The same for
+ * every row, so computed once per call. */
+typedef struct {
+  int32_t in_lo, in_hi, blocks_end;
+} mt_conv_cols;
+
+static mt_conv_cols mt_conv_cols_of(const mt_conv_geo *g)
+{
+  mt_conv_cols c;
+  mt_tap_range(g->out[2], g->in[2] - (g->k[2] - 1) * g->d[2], g->s[2], -g->p[2], &c.in_lo, &c.in_hi);
+  c.blocks_end = c.in_lo + (c.in_hi - c.in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
+  return c;
+}
+
 /* One output row of one (group of) output channel(s): where its taps are. */
 typedef struct {
+  mt_conv_cols cols;
   const mt_conv_geo *g;
   const float *x;          /* first input channel of the group */
   int32_t start;           /* index in x of output column 0's tap (0, 0); may be outside */
   int32_t kh_lo, kh_hi;    /* kernel rows inside the input for this output row */
 } mt_conv_row;
 
-static mt_conv_row mt_conv_row_at(const mt_conv_geo *g, const float *x_group, int32_t oh)
+static mt_conv_row mt_conv_row_at(const mt_conv_geo *g, const mt_conv_cols *cols,
+                                  const float *x_group, int32_t oh)
 {
   mt_conv_row r;
+  r.cols = *cols;
   const int32_t ih0 = oh * g->s[1] - g->p[1];
   r.g = g;
   mt_tap_range(g->k[1], g->in[1], g->d[1], ih0, &r.kh_lo, &r.kh_hi);
@@ -353,10 +371,8 @@ static void mt_conv_row_4oc(const mt_conv_row *r, const float *const *w, const f
 {
   const mt_conv_geo *g = r->g;
   const int32_t ow_n = g->out[2], sw = g->s[2], kw_n = g->k[2], dw = g->d[2];
-  const int32_t span = (kw_n - 1) * dw;
-  int32_t in_lo, in_hi, ow, j, blocks_end;
-  mt_tap_range(ow_n, g->in[2] - span, sw, -g->p[2], &in_lo, &in_hi);
-  blocks_end = in_lo + (in_hi - in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
+  const int32_t in_lo = r->cols.in_lo, in_hi = r->cols.in_hi, blocks_end = r->cols.blocks_end;
+  int32_t ow, j;
   mt_conv_interior_dispatch(r, w, in_lo, blocks_end, bias4, y);
   for (ow = 0; ow < ow_n; ow++) {
     int32_t kw_lo = 0, kw_hi = kw_n;
@@ -376,6 +392,7 @@ void mt_conv2d_f32_fast(const float *MT_RESTRICT x, const float *MT_RESTRICT w, 
                         float *MT_RESTRICT y, const int32_t *geo)
 {
   const mt_conv_geo g = mt_conv_unpack(geo);
+  const mt_conv_cols cols = mt_conv_cols_of(&g);
   const int32_t wstride = g.cg * g.kvol, ow_n = g.out[2];
   int32_t n, grp, ob, oh, j;
   for (n = 0; n < g.n; n++) {
@@ -393,7 +410,7 @@ void mt_conv2d_f32_fast(const float *MT_RESTRICT x, const float *MT_RESTRICT w, 
           bias4[j] = bias ? bias[oc] : 0.0f;
         }
         for (oh = 0; oh < g.out[1]; oh++) {
-          const mt_conv_row r = mt_conv_row_at(&g, xg, oh);
+          const mt_conv_row r = mt_conv_row_at(&g, &cols, xg, oh);
           for (j = 0; j < MT_CONV_OC_BLOCK; j++)
             yrow[j] = j < count ? y + (n * g.m + first + j) * g.out_plane + oh * ow_n : NULL;
           mt_conv_row_4oc(&r, wj, bias4, yrow);
@@ -440,15 +457,54 @@ MT_ALWAYS_INLINE void mt_dw_interior(const mt_conv_row *r, const float *MT_RESTR
   }
 }
 
+/* 3x3, no dilation, all 3 kernel rows inside the input: the 9 weights stay in
+ * registers and each block of 4 pixels reads its 3 input rows once (written
+ * out because GCC -O2 keeps a 3-trip loop rolled). */
+MT_ALWAYS_INLINE void mt_dw3x3_interior(const mt_conv_row *r, const float *MT_RESTRICT wp, int32_t ow_lo,
+                                        int32_t ow_hi, float b, float *MT_RESTRICT yr, const int32_t sw)
+{
+  const int32_t row_step = r->g->in[2];
+  const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4], w12 = wp[5];
+  const float w20 = wp[6], w21 = wp[7], w22 = wp[8];
+  int32_t ow;
+  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK) {
+    const float *x0 = r->x + (ow * sw + r->start);
+    const float *x1 = x0 + row_step, *x2 = x1 + row_step;
+    float a0 = b, a1 = b, a2 = b, a3 = b;
+#define MT_DW3_ROW(xr, wa, wb, wc)                                                        \
+    a0 += wa * xr[0];          a1 += wa * xr[sw];          a2 += wa * xr[2 * sw];          a3 += wa * xr[3 * sw]; \
+    a0 += wb * xr[1];          a1 += wb * xr[sw + 1];      a2 += wb * xr[2 * sw + 1];      a3 += wb * xr[3 * sw + 1]; \
+    a0 += wc * xr[2];          a1 += wc * xr[sw + 2];      a2 += wc * xr[2 * sw + 2];      a3 += wc * xr[3 * sw + 2];
+    MT_DW3_ROW(x0, w00, w01, w02)
+    MT_DW3_ROW(x1, w10, w11, w12)
+    MT_DW3_ROW(x2, w20, w21, w22)
+#undef MT_DW3_ROW
+    yr[ow] = a0; yr[ow + 1] = a1; yr[ow + 2] = a2; yr[ow + 3] = a3;
+  }
+}
+
+/* One pixel of a full 3x3 window (x at its tap (0, 0)), in reference order. */
+static float mt_dw3x3_pixel(const float *MT_RESTRICT x, int32_t row_step, const float *MT_RESTRICT wp,
+                            float acc)
+{
+  int32_t kh;
+  for (kh = 0; kh < 3; kh++, x += row_step, wp += 3) {
+    acc += wp[0] * x[0];
+    acc += wp[1] * x[1];
+    acc += wp[2] * x[2];
+  }
+  return acc;
+}
+
 static void mt_dw_row(const mt_conv_row *r, const float *MT_RESTRICT wp, float b, float *MT_RESTRICT yr)
 {
   const mt_conv_geo *g = r->g;
   const int32_t ow_n = g->out[2], sw = g->s[2], kw_n = g->k[2], dw = g->d[2];
-  int32_t in_lo, in_hi, ow, blocks_end;
-  mt_tap_range(ow_n, g->in[2] - (kw_n - 1) * dw, sw, -g->p[2], &in_lo, &in_hi);
-  blocks_end = in_lo + (in_hi - in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
-  if (kw_n == 3 && dw == 1 && sw == 1) mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, 1, 3, 1);
-  else if (kw_n == 3 && dw == 1 && sw == 2) mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, 2, 3, 1);
+  const int32_t full_3x3 = kw_n == 3 && dw == 1 && g->d[1] == 1 && r->kh_lo == 0 && r->kh_hi == 3;
+  const int32_t in_lo = r->cols.in_lo, in_hi = r->cols.in_hi, blocks_end = r->cols.blocks_end;
+  int32_t ow;
+  if (full_3x3 && sw == 1) mt_dw3x3_interior(r, wp, in_lo, blocks_end, b, yr, 1);
+  else if (full_3x3 && sw == 2) mt_dw3x3_interior(r, wp, in_lo, blocks_end, b, yr, 2);
   else mt_dw_interior(r, wp, in_lo, blocks_end, b, yr, sw, kw_n, dw);
   for (ow = 0; ow < ow_n; ow++) {
     int32_t kw_lo = 0, kw_hi = kw_n;
@@ -457,6 +513,10 @@ static void mt_dw_row(const mt_conv_row *r, const float *MT_RESTRICT wp, float b
       continue;
     }
     if (ow < in_lo || ow >= in_hi) mt_tap_range(kw_n, g->in[2], dw, ow * sw - g->p[2], &kw_lo, &kw_hi);
+    else if (full_3x3) {
+      yr[ow] = mt_dw3x3_pixel(r->x + (ow * sw + r->start), g->in[2], wp, b);
+      continue;
+    }
     yr[ow] = mt_dw_pixel(r, wp, ow, kw_lo, kw_hi, b);
   }
 }
@@ -465,6 +525,7 @@ void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, con
                      float *MT_RESTRICT y, const int32_t *geo)
 {
   const mt_conv_geo g = mt_conv_unpack(geo);
+  const mt_conv_cols cols = mt_conv_cols_of(&g);
   int32_t n, oc, oh;
   for (n = 0; n < g.n; n++) {
     for (oc = 0; oc < g.m; oc++) {
@@ -473,7 +534,7 @@ void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, con
       const float b = bias ? bias[oc] : 0.0f;
       float *yc = y + (n * g.m + oc) * g.out_plane;
       for (oh = 0; oh < g.out[1]; oh++) {
-        const mt_conv_row r = mt_conv_row_at(&g, xc, oh);
+        const mt_conv_row r = mt_conv_row_at(&g, &cols, xc, oh);
         mt_dw_row(&r, wp, b, yc + oh * g.out[2]);
       }
     }

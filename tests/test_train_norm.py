@@ -173,31 +173,9 @@ def test_batchnorm_frozen_grads(shape, train):
     assert bool(grad_nodes(trainer, "mt.BatchNormGrad")[0].inputs[1]) == bool(want[1])
 
 
-@pytest.fixture
-def running_stats_in_state(monkeypatch):
-    """Local workaround (see the report): training/program.py leaves the inputs
-    that mt.BatchNormTrain mutates (running mean/var) as read-only constants;
-    move them into the program's state so C and golden model can update them."""
-    import microtrain.training.trainer as trainer_mod
-    from microtrain.ops.registry import get_op
-    original = trainer_mod.build_program
-
-    def build_program(forward, trainable, spec):
-        program = original(forward, trainable, spec)
-        for graph in (program.micro, program.infer):
-            for node in graph.nodes:
-                for idx in get_op(node).mutates:
-                    name = node.inputs[idx] if idx < len(node.inputs) else ""
-                    if name in graph.constants:
-                        arr = graph.constants.pop(name)
-                        program.state_init.setdefault(name, arr.copy())
-        return program
-    monkeypatch.setattr(trainer_mod, "build_program", build_program)
-
-
 @pytest.mark.parametrize("shape,momentum", [((2, 3, 4), 0.9), ((3, 2, 2, 3), 0.5), ((4, 5), 0.9), ((1, 2, 5), 0.7)])
 @pytest.mark.parametrize("train", ["all", "x", "affine"])
-def test_batchnorm_train_mode(running_stats_in_state, shape, momentum, train):
+def test_batchnorm_train_mode(shape, momentum, train):
     import microtrain
     import grad_check
     c = shape[1]

@@ -7,8 +7,8 @@ from .errors import MicrotrainError
 
 __version__ = "0.1.0"
 
-__all__ = ["compile", "reference", "from_torch", "compile_training", "MicrotrainError", "CompiledModel",
-           "CompiledTrainer"]
+__all__ = ["compile", "reference", "from_torch", "compile_training", "schedule", "MicrotrainError",
+           "CompiledModel", "CompiledTrainer"]
 
 
 def __getattr__(name):
@@ -18,6 +18,9 @@ def __getattr__(name):
     if name in ("compile_training", "CompiledTrainer"):
         from . import training
         return getattr(training, name)
+    if name == "schedule":
+        from .scheduler import schedule
+        return schedule
     if name == "from_torch":
         from .torch_export import from_torch
         return from_torch

@@ -22,7 +22,8 @@ def _no_outputs(node, ins):
 
 
 def _sgd_reference(node, args):
-    p, g = args[0].astype(np.float64), args[1].astype(np.float64)
+    # a gradient may come in another layout of the same values (C vs C x 1 x 1)
+    p, g = args[0].astype(np.float64), args[1].astype(np.float64).reshape(args[0].shape)
     v = args[2] if len(args) > 2 else None
     lr, mom, wd = node.attr("lr"), node.attr("momentum", 0.0), node.attr("weight_decay", 0.0)
     g = g + wd * p
@@ -43,6 +44,7 @@ def _sgd_lower(node, ctx):
 
 def _adam_reference(node, args):
     p, g, m, v, step = (a.astype(np.float64) for a in args)
+    g = g.reshape(p.shape)
     lr, b1, b2 = node.attr("lr"), node.attr("beta1", 0.9), node.attr("beta2", 0.999)
     eps, wd = node.attr("eps", 1e-8), node.attr("weight_decay", 0.0)
     t = float(step.reshape(-1)[0])
@@ -64,7 +66,7 @@ def _adam_lower(node, ctx):
 
 
 def _acc_reference(node, args):
-    return [(args[0] + args[1]).astype(np.float32)]
+    return [(args[0] + args[1].reshape(args[0].shape)).astype(np.float32)]
 
 
 def _acc_lower(node, ctx):

@@ -7,6 +7,8 @@ from ..ir import Graph
 from .cleanup import eliminate_dead, remove_identity
 from .fold_batchnorm import fold_batchnorm
 from .fuse_gelu import fuse_gelu
+from .fuse_groupnorm import fuse_groupnorm
+from .fuse_pad_conv import fuse_pad_into_conv
 from .infer import infer_and_fold
 
 Pass = Callable[[Graph], Graph]
@@ -17,6 +19,8 @@ inference_pipeline: list[Pass] = [
     eliminate_dead,
     fold_batchnorm,
     fuse_gelu,
+    fuse_groupnorm,
+    fuse_pad_into_conv,
     eliminate_dead,
     infer_and_fold,   # re-derive types of rewritten nodes
 ]

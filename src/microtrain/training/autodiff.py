@@ -78,6 +78,9 @@ class GradBuilder:
         gshape = self.shape(grad)
         if gshape == tuple(shape):
             return grad
+        if int(np.prod(gshape)) == int(np.prod(shape)) and len(gshape) <= len(shape):
+            # same values, another layout (a per-channel C vs C x 1 x 1 parameter)
+            return self.emit("Reshape", [grad, self.const(np.array(shape, np.int64), np.int64)])
         lead = len(gshape) - len(shape)
         axes = list(range(lead)) + [lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1]
         if axes:

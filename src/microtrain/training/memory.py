@@ -8,7 +8,7 @@ import numpy as np
 
 from ..planner import MemoryPlan
 
-CATEGORIES = ("trainable_weights", "gradients", "optimizer_state", "activations", "scratch", "io")
+CATEGORIES = ("trainable_weights", "gradients", "optimizer_state", "norm_statistics", "activations", "scratch", "io")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import MicrotrainError, ShapeError
-from ..ir import Graph, TensorType
+from ..ir import Graph, Node, TensorType
 from ..passes.cleanup import eliminate_dead
 from .autodiff import GradBuilder, build_backward
 
@@ -63,6 +63,7 @@ class TrainingProgram:
     state_init: dict[str, np.ndarray] = field(default_factory=dict)
     labels: str = "labels"
     lora: Optional[object] = None       # lora.LoraPlan when strategy == "lora"
+    model_state: list[str] = field(default_factory=list)   # BatchNorm running statistics (train mode)
 
     @property
     def input_names(self) -> list[str]:
@@ -73,6 +74,8 @@ class TrainingProgram:
             return "trainable_weights"
         if name.endswith(".grad_acc"):
             return "gradients"
+        if name in self.model_state:
+            return "norm_statistics"
         return "optimizer_state"
 
 
@@ -80,13 +83,22 @@ def build_program(forward: Graph, trainable: list[str], spec: TrainSpec) -> Trai
     if len(forward.outputs) < 1:
         raise MicrotrainError("the model has no output to train")
     state: dict[str, np.ndarray] = {p: forward.constants[p].copy() for p in trainable}
+    # Constants a forward op updates in place (BatchNorm running statistics in
+    # train mode) are state too: RAM, saved with the weights, never trained.
+    from ..ops.registry import get_op
+    for node in forward.nodes:
+        for idx in get_op(node).mutates:
+            name = node.inputs[idx] if idx < len(node.inputs) else ""
+            if name in forward.constants and name not in state:
+                state[name] = forward.constants[name].copy()
+    mutable = [n for n in state if n not in trainable]
 
     def state_tensor(name: str, like: np.ndarray) -> str:
         state[name] = np.zeros_like(like)
         return name
 
-    infer = _with_state(forward, trainable, state)
-    micro = _with_state(forward, trainable, state)
+    infer = _inference_form(_with_state(forward, trainable + mutable, state))
+    micro = _with_state(forward, trainable + mutable, state)
     logits = micro.outputs[0]
     lt = micro.types[logits]
     labels = "labels"
@@ -133,7 +145,16 @@ def build_program(forward: Graph, trainable: list[str], spec: TrainSpec) -> Trai
             _emit_update(agb, spec, p, f"{p}.grad_acc", state, state_tensor)
             agb.emit("mt.Zero", [f"{p}.grad_acc"])
     infer.state = state
-    return TrainingProgram(micro, apply, infer, list(trainable), spec, state, labels)
+    return TrainingProgram(micro, apply, infer, list(trainable), spec, state, labels, model_state=mutable)
+
+
+def _inference_form(g: Graph) -> Graph:
+    """Inference reads BatchNorm's running statistics; it never updates them."""
+    for i, n in enumerate(g.nodes):
+        if n.op == "mt.BatchNormTrain":
+            g.nodes[i] = Node("BatchNormalization", n.name, list(n.inputs), list(n.outputs),
+                              {"epsilon": n.attr("epsilon", 1e-5)}, n.opset)
+    return g
 
 
 def _with_state(forward: Graph, trainable: list[str], state: dict) -> Graph:

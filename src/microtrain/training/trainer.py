@@ -16,6 +16,8 @@ from ..golden import interpret
 from ..ir import Graph
 from ..passes.cleanup import eliminate_dead, remove_identity
 from ..passes.fuse_gelu import fuse_gelu
+from ..passes.fuse_groupnorm import fuse_groupnorm
+from ..passes.fuse_pad_conv import fuse_pad_into_conv
 from ..passes.infer import infer_and_fold
 from .codegen import generate_training, plan_program, write_training_project
 from .memory import TrainingReport, training_report
@@ -24,7 +26,8 @@ from .program import TrainSpec, build_program
 from .rebatch import rebatch
 from .strategies import select_trainable
 
-TRAINING_PIPELINE = [infer_and_fold, remove_identity, eliminate_dead, fuse_gelu, eliminate_dead, infer_and_fold]
+TRAINING_PIPELINE = [infer_and_fold, remove_identity, eliminate_dead, fuse_gelu, fuse_groupnorm,
+                     fuse_pad_into_conv, eliminate_dead, infer_and_fold]
 
 
 def training_forward_graph(model: ModelLike, micro_batch: int, batchnorm: str = "frozen",

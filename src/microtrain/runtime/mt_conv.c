@@ -239,9 +239,14 @@ void mt_conv_grad_weight_f32(const float *MT_RESTRICT x, const float *MT_RESTRIC
 #define MT_CONV_OC_BLOCK 4   /* output channels accumulated together */
 #define MT_CONV_PX_BLOCK 4   /* output pixels accumulated together */
 
+/* Start of the block at ow in an interior ending at hi: the last block is
+ * moved back to end at hi, recomputing (and rewriting the same values of) a
+ * few pixels instead of running a slower remainder path. */
+#define MT_CONV_LAST_BLOCK(ow, hi) ((ow) + MT_CONV_PX_BLOCK <= (hi) ? (ow) : (hi) - MT_CONV_PX_BLOCK)
+
 /* Output columns whose kernel columns are all inside the input: [in_lo,
- * in_hi), the first (blocks_end - in_lo) of them done in blocks. The same for
- * every row, so computed once per call. */
+ * in_hi), done in blocks up to blocks_end (in_hi, or in_lo when narrower than
+ * a block). The same for every row, so computed once per call. */
 typedef struct {
   int32_t in_lo, in_hi, blocks_end;
 } mt_conv_cols;
@@ -250,7 +255,7 @@ static mt_conv_cols mt_conv_cols_of(const mt_conv_geo *g)
 {
   mt_conv_cols c;
   mt_tap_range(g->out[2], g->in[2] - (g->k[2] - 1) * g->d[2], g->s[2], -g->p[2], &c.in_lo, &c.in_hi);
-  c.blocks_end = c.in_lo + (c.in_hi - c.in_lo) / MT_CONV_PX_BLOCK * MT_CONV_PX_BLOCK;
+  c.blocks_end = c.in_hi - c.in_lo >= MT_CONV_PX_BLOCK ? c.in_hi : c.in_lo;
   return c;
 }
 
@@ -324,15 +329,23 @@ MT_ALWAYS_INLINE void mt_conv_block_4oc_4px(const mt_conv_row *r, const float *c
     const float *xr = r->x + (ic * g->in_plane + ow * sw + r->start + r->kh_lo * row_step);
     int32_t wr = ic * kvol + r->kh_lo * kw_n;
     for (kh = r->kh_lo; kh < r->kh_hi; kh++, xr += row_step, wr += kw_n) {
-      for (kw = 0; kw < kw_n; kw++) {
-        const float *xp = xr + kw * dw;
-        const float x0 = xp[0], x1 = xp[sw], x2 = xp[2 * sw], x3 = xp[3 * sw];
-        const float v0 = w0[wr + kw], v1 = w1[wr + kw], v2 = w2[wr + kw], v3 = w3[wr + kw];
-        c00 += v0 * x0; c01 += v0 * x1; c02 += v0 * x2; c03 += v0 * x3;
-        c10 += v1 * x0; c11 += v1 * x1; c12 += v1 * x2; c13 += v1 * x3;
-        c20 += v2 * x0; c21 += v2 * x1; c22 += v2 * x2; c23 += v2 * x3;
-        c30 += v3 * x0; c31 += v3 * x1; c32 += v3 * x2; c33 += v3 * x3;
+#define MT_CONV_TAP_4x4(kw, xp)                                                                \
+      {                                                                                      \
+        const float x0 = (xp)[0], x1 = (xp)[sw], x2 = (xp)[2 * sw], x3 = (xp)[3 * sw];       \
+        const float v0 = w0[wr + (kw)], v1 = w1[wr + (kw)], v2 = w2[wr + (kw)], v3 = w3[wr + (kw)]; \
+        c00 += v0 * x0; c01 += v0 * x1; c02 += v0 * x2; c03 += v0 * x3;                      \
+        c10 += v1 * x0; c11 += v1 * x1; c12 += v1 * x2; c13 += v1 * x3;                      \
+        c20 += v2 * x0; c21 += v2 * x1; c22 += v2 * x2; c23 += v2 * x3;                      \
+        c30 += v3 * x0; c31 += v3 * x1; c32 += v3 * x2; c33 += v3 * x3;                      \
       }
+      if (kw_n == 3 && dw == 1) {   /* written out: GCC -O2 keeps a 3-trip loop rolled */
+        MT_CONV_TAP_4x4(0, xr)
+        MT_CONV_TAP_4x4(1, xr + 1)
+        MT_CONV_TAP_4x4(2, xr + 2)
+      } else {
+        for (kw = 0; kw < kw_n; kw++) MT_CONV_TAP_4x4(kw, xr + kw * dw)
+      }
+#undef MT_CONV_TAP_4x4
     }
   }
   /* Rows of missing channels (y[j] == NULL) were computed from a repeated
@@ -348,8 +361,8 @@ MT_ALWAYS_INLINE void mt_conv_interior_4oc(const mt_conv_row *r, const float *co
                                            const int32_t sw, const int32_t kw_n, const int32_t dw)
 {
   int32_t ow;
-  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK)
-    mt_conv_block_4oc_4px(r, w, ow, bias4, y, sw, kw_n, dw);
+  for (ow = ow_lo; ow < ow_hi; ow += MT_CONV_PX_BLOCK)
+    mt_conv_block_4oc_4px(r, w, MT_CONV_LAST_BLOCK(ow, ow_hi), bias4, y, sw, kw_n, dw);
 }
 
 /* The interior blocks of one output row, specialized for 3-wide kernels with
@@ -442,8 +455,9 @@ MT_ALWAYS_INLINE void mt_dw_interior(const mt_conv_row *r, const float *MT_RESTR
 {
   const int32_t row_step = r->g->d[1] * r->g->in[2];
   int32_t ow, kh, kw;
-  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK) {
-    const float *xr = r->x + (ow * sw + r->start + r->kh_lo * row_step);
+  for (ow = ow_lo; ow < ow_hi; ow += MT_CONV_PX_BLOCK) {
+    const int32_t o = MT_CONV_LAST_BLOCK(ow, ow_hi);
+    const float *xr = r->x + (o * sw + r->start + r->kh_lo * row_step);
     float a0 = b, a1 = b, a2 = b, a3 = b;
     for (kh = r->kh_lo; kh < r->kh_hi; kh++, xr += row_step) {
       const float *wr = wp + kh * kw_n;
@@ -453,7 +467,7 @@ MT_ALWAYS_INLINE void mt_dw_interior(const mt_conv_row *r, const float *MT_RESTR
         a0 += v * xp[0]; a1 += v * xp[sw]; a2 += v * xp[2 * sw]; a3 += v * xp[3 * sw];
       }
     }
-    yr[ow] = a0; yr[ow + 1] = a1; yr[ow + 2] = a2; yr[ow + 3] = a3;
+    yr[o] = a0; yr[o + 1] = a1; yr[o + 2] = a2; yr[o + 3] = a3;
   }
 }
 
@@ -467,8 +481,9 @@ MT_ALWAYS_INLINE void mt_dw3x3_interior(const mt_conv_row *r, const float *MT_RE
   const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4], w12 = wp[5];
   const float w20 = wp[6], w21 = wp[7], w22 = wp[8];
   int32_t ow;
-  for (ow = ow_lo; ow + MT_CONV_PX_BLOCK <= ow_hi; ow += MT_CONV_PX_BLOCK) {
-    const float *x0 = r->x + (ow * sw + r->start);
+  for (ow = ow_lo; ow < ow_hi; ow += MT_CONV_PX_BLOCK) {
+    const int32_t o = MT_CONV_LAST_BLOCK(ow, ow_hi);
+    const float *x0 = r->x + (o * sw + r->start);
     const float *x1 = x0 + row_step, *x2 = x1 + row_step;
     float a0 = b, a1 = b, a2 = b, a3 = b;
 #define MT_DW3_ROW(xr, wa, wb, wc)                                                        \
@@ -479,7 +494,7 @@ MT_ALWAYS_INLINE void mt_dw3x3_interior(const mt_conv_row *r, const float *MT_RE
     MT_DW3_ROW(x1, w10, w11, w12)
     MT_DW3_ROW(x2, w20, w21, w22)
 #undef MT_DW3_ROW
-    yr[ow] = a0; yr[ow + 1] = a1; yr[ow + 2] = a2; yr[ow + 3] = a3;
+    yr[o] = a0; yr[o + 1] = a1; yr[o + 2] = a2; yr[o + 3] = a3;
   }
 }
 

@@ -151,3 +151,14 @@ def test_training_errors():
         tr.step(X, np.array([0, 9]))
     with pytest.raises(InputError, match="shape"):
         tr.step(X[:, :5], Y)
+
+
+def test_training_project_builds_with_make(tmp_path):
+    import subprocess
+    model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
+    microtrain.compile_training(model, batch=2, out_dir=tmp_path / "train")
+    for f in ("train.c", "train.h", "train_weights.c", "train_main.c", "Makefile", "runtime/mt_kernels.h"):
+        assert (tmp_path / "train" / f).exists(), f
+    assert "malloc" not in (tmp_path / "train" / "train.c").read_text()
+    subprocess.run(["make", "-s", "-C", str(tmp_path / "train")], check=True, capture_output=True)
+    assert (tmp_path / "train" / "trainer").exists()

@@ -41,15 +41,17 @@ class Layer:
 WEIGHT_VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
 
 
-def resolve_param(graph: Graph, name: str, producers: dict) -> str | None:
-    """The float initializer behind `name` (itself, or through weight views)."""
+def resolve_param(graph: Graph, name: str, producers: dict, allow_scalar: bool = False) -> str | None:
+    """The float initializer behind `name` (itself, or through weight views).
+    Scalars count only where a layer reads a weight or bias (`allow_scalar`):
+    elsewhere a one-element constant is a fixed coefficient (0.5 in GELU...)."""
     while name not in graph.constants:
         node = producers.get(name)
         if node is None or node.op not in WEIGHT_VIEWS or \
                 any(i and i not in graph.constants for i in node.inputs[1:]):
             return None
         name = node.inputs[0]
-    return name if _is_param(graph, name) else None
+    return name if _is_param(graph, name, allow_scalar) else None
 
 
 def parametric_layers(graph: Graph) -> list[Layer]:
@@ -63,7 +65,10 @@ def parametric_layers(graph: Graph) -> list[Layer]:
         positions = WEIGHT_INPUTS.get(node.op, ())
         if node.op == "InstanceNormalization" and _is_groupnorm_export(node, users):
             continue   # its scale/bias are the exporter's fixed ones/zeros
-        resolved = {i: resolve_param(graph, node.inputs[i], producers) for i in positions
+        after_layer = node.op == "Add" and any(
+            producers.get(i) is not None and producers[i].op in MAIN_LAYERS for i in node.inputs)
+        scalar_ok = node.op in MAIN_LAYERS or after_layer   # e.g. Linear(128 -> 1)'s bias
+        resolved = {i: resolve_param(graph, node.inputs[i], producers, scalar_ok) for i in positions
                     if i < len(node.inputs) and node.inputs[i]}
         params = [p for p in resolved.values() if p]
         if not params:
@@ -95,9 +100,9 @@ def _is_groupnorm_export(node: Node, users: dict) -> bool:
     return len(nxt) == 1 and nxt[0].op == "Mul"
 
 
-def _is_param(graph: Graph, name: str) -> bool:
+def _is_param(graph: Graph, name: str, allow_scalar: bool = False) -> bool:
     arr = graph.constants.get(name)
-    return arr is not None and arr.dtype == np.float32 and arr.size > 1
+    return arr is not None and arr.dtype == np.float32 and (arr.size > 1 or (allow_scalar and arr.size == 1))
 
 
 def select_trainable(graph: Graph, strategy: str, layers: list[str] | str | None = None) -> list[str]:

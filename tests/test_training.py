@@ -162,3 +162,44 @@ def test_training_project_builds_with_make(tmp_path):
     assert "malloc" not in (tmp_path / "train" / "train.c").read_text()
     subprocess.run(["make", "-s", "-C", str(tmp_path / "train")], check=True, capture_output=True)
     assert (tmp_path / "train" / "trainer").exists()
+
+
+def test_recompute_gives_identical_training_and_frees_the_activation():
+    """Recomputing a norm's output for the backward: same numbers, and the
+    kept output's lifetime ends with its forward use."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 32), torch.nn.LayerNorm(32), torch.nn.Linear(32, 32),
+                              torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    model = microtrain.from_torch(net, torch.zeros(1, 12))
+    X, Y = data(4)
+    plain = microtrain.compile_training(model, batch=4, lr=0.1)
+    rec = microtrain.compile_training(model, batch=4, lr=0.1, recompute="LayerNormalization")
+    assert any(n.name.endswith("@recompute") for n in rec.program.micro.nodes)
+    for _ in range(2):
+        np.testing.assert_array_equal(rec.step(X, Y), plain.step(X, Y))
+    for k, v in plain.parameters().items():
+        np.testing.assert_array_equal(rec.parameters()[k], v)
+
+    def ln_output_end(tr):
+        g, plan = tr.program.micro, tr.plans.micro
+        ln = next(n for n in g.nodes if n.op == "LayerNormalization")
+        return plan.buffers[plan.storage[ln.outputs[0]].index].end
+    assert ln_output_end(rec) < ln_output_end(plain)
+
+
+def test_cli_train_prints_table_and_exports(tmp_path):
+    import subprocess
+    import sys
+    X, Y = data(16)
+    model = tmp_path / "m.onnx"
+    onnx.save(microtrain.from_torch(mlp(), torch.zeros(1, 12)), model)
+    np.savez(tmp_path / "d.npz", x=X, y=Y)
+    r = subprocess.run([sys.executable, "-m", "microtrain.cli", "train", str(model), "--data", str(tmp_path / "d.npz"),
+                        "--epochs", "2", "--batch", "4", "--micro-batch", "2", "--lr", "0.1",
+                        "-o", str(tmp_path / "out.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "eval acc" in r.stdout and "peak RAM" in r.stdout
+    assert (tmp_path / "out.onnx").exists()
+    bad = subprocess.run([sys.executable, "-m", "microtrain.cli", "train", str(model), "--data", str(tmp_path / "nope.npz")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

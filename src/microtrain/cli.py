@@ -187,10 +187,12 @@ def _oracle(model, inputs, cm):
 @click.option("--lora-rank", default=4, show_default=True, type=int)
 @click.option("--lora-alpha", default=8.0, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--batchnorm", default="frozen", show_default=True, help="frozen | train | group | layer")
+@click.option("--recompute", default=None, help="Op types or node globs to recompute in the backward (comma-separated).")
 @click.option("-o", "--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Write the trained inference model here (.onnx). Never overwrites MODEL.")
 def train(model, data_path, strategy, layers, loss, optimizer, lr, momentum, weight_decay, epochs, batch,
-          micro_batch, lora_rank, lora_alpha, seed, out_path):
+          micro_batch, lora_rank, lora_alpha, seed, batchnorm, recompute, out_path):
     """Fine-tune MODEL in the generated C training step on --data."""
     from .training import compile_training
     if out_path and Path(out_path).resolve() == Path(model).resolve():
@@ -204,7 +206,8 @@ def train(model, data_path, strategy, layers, loss, optimizer, lr, momentum, wei
         raise MicrotrainError(f"{data_path}: needs arrays 'x' and 'y' (found {sorted(data)})")
     trainer = compile_training(model, strategy=strategy, layers=layers, loss=loss, optimizer=optimizer, lr=lr,
                                momentum=momentum, weight_decay=weight_decay, batch=batch,
-                               micro_batch=micro_batch, lora_rank=lora_rank, lora_alpha=lora_alpha)
+                               micro_batch=micro_batch, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                               batchnorm=batchnorm, recompute=recompute)
     x, y = data["x"], data["y"]
     xv, yv = data.get("x_val", x), data.get("y_val", y)
     from tqdm import tqdm

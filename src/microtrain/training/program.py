@@ -12,7 +12,7 @@ accumulators), which live in static RAM; frozen weights stay const."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -79,7 +79,8 @@ class TrainingProgram:
         return "optimizer_state"
 
 
-def build_program(forward: Graph, trainable: list[str], spec: TrainSpec) -> TrainingProgram:
+def build_program(forward: Graph, trainable: list[str], spec: TrainSpec,
+                  recompute: Sequence[str] = ()) -> TrainingProgram:
     if len(forward.outputs) < 1:
         raise MicrotrainError("the model has no output to train")
     state: dict[str, np.ndarray] = {p: forward.constants[p].copy() for p in trainable}
@@ -131,6 +132,10 @@ def build_program(forward: Graph, trainable: list[str], spec: TrainSpec) -> Trai
 
     micro.state = state      # shared dict: tensors created below land in every graph
     build_backward(micro, forward_nodes, {logits: dlogits}, trainable, on_grad_ready)
+    if recompute:
+        from .recompute import apply_recompute
+        micro, _ = apply_recompute(micro, len(forward_nodes) + (1 if micro.nodes[0].op == "mt.Increment" else 0),
+                                   recompute)
     micro = eliminate_dead(micro)
     micro.state = state
 

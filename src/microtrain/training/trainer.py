@@ -247,11 +247,14 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
                      weight_decay: float = 0.0, batch: int = 1, micro_batch: Optional[int] = None,
                      layers=None, lora_rank: int = 4, lora_alpha: float = 8.0, target: str = "host",
                      out_dir=None, lora_targets=None, params: Optional[Sequence[str]] = None,
-                     batchnorm: str = "frozen", batchnorm_groups: int = 1) -> CompiledTrainer:
+                     batchnorm: str = "frozen", batchnorm_groups: int = 1,
+                     recompute: Optional[Sequence[str]] = None) -> CompiledTrainer:
     """Compile a training step for `model` (ONNX path or ModelProto). See
     docs/training.md for strategies, memory planning and the C interface.
     `params` names float initializers to train explicitly (overrides `strategy`).
-    `batchnorm`: "frozen" | "train" | "group" | "layer" (training/norms.py)."""
+    `batchnorm`: "frozen" | "train" | "group" | "layer" (training/norms.py).
+    `recompute`: op types or node-name globs whose outputs are recomputed for
+    the backward instead of kept (training/recompute.py)."""
     if target != "host":
         raise MicrotrainError(f"training target '{target}' is not available yet; use target='host'")
     spec = TrainSpec(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -272,7 +275,9 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
                      else select_trainable(unfolded, strategy, layers))
         forward = training_forward_graph(proto, spec.micro_batch, batchnorm, batchnorm_groups,
                                          protect=frozenset(trainable))
-    program = build_program(forward, trainable, spec)
+    if isinstance(recompute, str):
+        recompute = [r.strip() for r in recompute.split(",") if r.strip()]
+    program = build_program(forward, trainable, spec, recompute or ())
     program.lora = lora_plan
     plans = plan_program(program)
     files = generate_training(program, plans)

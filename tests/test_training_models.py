@@ -15,7 +15,8 @@ MODELS = {
     "cct": dict(qkv="separate"),
     "tiny_transformer": dict(),
 }
-STRATEGIES = ["full", "last-layer", "bias-only", "lora"]
+STRATEGIES = ["full", "last-layer", "bias-only", "layers", "lora"]
+LAYERS = {"eegnet": "*separable*", "epidenet": "*features.4*", "cct": "*blocks.1*", "tiny_transformer": "*mlp*,*ffn*,*fc*"}
 BATCH = 2
 LR = 0.05
 
@@ -35,6 +36,9 @@ def _torch_name_map(module, trainer):
                   np.array_equal(v.reshape(-1), init.reshape(-1))]
         cands = [c for c in cands if c[0] not in used]
         assert cands, f"{name}: no torch parameter has its initial value"
+        # among equal values, prefer the parameter of the module the reading node belongs to
+        reader = next(n.name for n in trainer.program.micro.nodes if name in n.inputs)
+        cands.sort(key=lambda c: c[0].rsplit(".", 1)[0] not in reader.split("/"))
         used.add(cands[0][0])
         mapping[name] = cands[0]
     return mapping
@@ -66,6 +70,8 @@ def test_one_sgd_step_matches_pytorch(name, strategy):
     kw = MODELS[name]
     proto = mod.export(**kw)
     extra = dict(lora_rank=4, lora_alpha=16.0) if strategy == "lora" else {}
+    if strategy == "layers":
+        extra = dict(layers=LAYERS[name])
     tr = microtrain.compile_training(proto, strategy=strategy, optimizer="sgd", lr=LR, batch=BATCH, **extra)
     module = mod.build(**kw).eval()
     shape = (BATCH,) + tuple(mod.input_shape(**kw)[1:])

@@ -147,7 +147,7 @@ def fold_static_shape_arithmetic(model) -> None:
 def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = None, *,
                input_names: Optional[Sequence[str]] = None,
                output_names: Optional[Sequence[str]] = None,
-               opset: int = 17):
+               opset: int = 17, keep_batchnorm: bool = False):
     """Export a PyTorch module to an ONNX `ModelProto` that microtrain compiles.
 
     * `example_inputs`: a tensor or a tuple/list of tensors. Their shapes become
@@ -161,6 +161,11 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
     * Shape arithmetic recorded by the tracer (Shape -> Gather -> Concat ->
       Reshape chains) is folded into constants, since the shapes are fixed.
     * `path`: when given, the model is also written there.
+    * `keep_batchnorm`: keep BatchNormalization as its own node (the exporter's
+      constant folding otherwise merges it into the preceding Conv). Use it for
+      models you will train: a merged Conv is a different parametrization, and
+      BatchNorm can then be frozen, trained or replaced (compile_training's
+      `batchnorm=`). For inference microtrain folds BatchNorm itself.
 
     Uses PyTorch's TorchScript-based exporter (`dynamo=False`): the default
     dynamo exporter of torch 2.x needs the `onnxscript` package and produces
@@ -194,7 +199,7 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
             try:
                 torch.onnx.export(_positional_only(torch, module), args, buf, dynamo=False, opset_version=opset,
                                   input_names=in_names, output_names=out_names,
-                                  do_constant_folding=True, export_params=True)
+                                  do_constant_folding=not keep_batchnorm, export_params=True)
             except MicrotrainError:
                 raise
             except Exception as exc:

@@ -96,6 +96,8 @@ def test_one_sgd_step_matches_pytorch(name, strategy):
     loss.backward()
     opt.step()
 
+    if strategy == "full":   # every PyTorch parameter trains, none merged with another
+        assert tr.report.trainable_params == sum(p.numel() for p in module.parameters())
     c_loss = tr.step(x, y)
     np.testing.assert_allclose(c_loss, loss.item(), rtol=1e-4)
     got = tr.parameters()

@@ -106,6 +106,12 @@ def _evaluate_node(node, inputs: dict, opset_imports):
     return ReferenceEvaluator(model).run(None, {i: inputs[i] for i in names})
 
 
+def _is_weight(value) -> bool:
+    """Float tensors of more than one element are weights: folding a node that
+    reads one (an Unsqueeze of a norm's gamma) would rename the parameter."""
+    return value.dtype.kind == "f" and value.size > 1
+
+
 def fold_static_shape_arithmetic(model) -> None:
     """With fixed input shapes, the Shape -> Gather -> Mod -> Concat chains the
     TorchScript exporter records (e.g. inside nn.MultiheadAttention) compute
@@ -128,7 +134,8 @@ def fold_static_shape_arithmetic(model) -> None:
             values = [_shape_value(node, shapes[node.input[0]])]
         elif node.op_type == "Constant" or (
                 node.input and all(i in consts for i in node.input if i)
-                and sum(consts[i].size for i in node.input if i) <= FOLD_MAX_ELEMENTS):
+                and sum(consts[i].size for i in node.input if i) <= FOLD_MAX_ELEMENTS
+                and not any(_is_weight(consts[i]) for i in node.input if i)):
             values = _evaluate_node(node, consts, model.opset_import)
         if values is None:
             kept.append(node)
@@ -147,7 +154,7 @@ def fold_static_shape_arithmetic(model) -> None:
 def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = None, *,
                input_names: Optional[Sequence[str]] = None,
                output_names: Optional[Sequence[str]] = None,
-               opset: int = 17, keep_batchnorm: bool = False):
+               opset: int = 17, for_training: bool = False):
     """Export a PyTorch module to an ONNX `ModelProto` that microtrain compiles.
 
     * `example_inputs`: a tensor or a tuple/list of tensors. Their shapes become
@@ -161,11 +168,12 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
     * Shape arithmetic recorded by the tracer (Shape -> Gather -> Concat ->
       Reshape chains) is folded into constants, since the shapes are fixed.
     * `path`: when given, the model is also written there.
-    * `keep_batchnorm`: keep BatchNormalization as its own node (the exporter's
-      constant folding otherwise merges it into the preceding Conv). Use it for
-      models you will train: a merged Conv is a different parametrization, and
-      BatchNorm can then be frozen, trained or replaced (compile_training's
-      `batchnorm=`). For inference microtrain folds BatchNorm itself.
+    * `for_training`: export for `compile_training`: BatchNormalization stays
+      its own node (the exporter's constant folding would merge it into the
+      preceding Conv — a different parametrization to train; compile_training's
+      `batchnorm=` then freezes, trains or replaces it), and parameters with
+      equal values (fresh norm weights are all ones) are not merged into one
+      shared initializer. For inference microtrain folds BatchNorm itself.
 
     Uses PyTorch's TorchScript-based exporter (`dynamo=False`): the default
     dynamo exporter of torch 2.x needs the `onnxscript` package and produces
@@ -199,7 +207,8 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
             try:
                 torch.onnx.export(_positional_only(torch, module), args, buf, dynamo=False, opset_version=opset,
                                   input_names=in_names, output_names=out_names,
-                                  do_constant_folding=not keep_batchnorm, export_params=True)
+                                  do_constant_folding=not for_training, export_params=True,
+                                  keep_initializers_as_inputs=True if for_training else None)
             except MicrotrainError:
                 raise
             except Exception as exc:

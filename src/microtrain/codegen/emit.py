@@ -43,7 +43,7 @@ class Symbols:
         for g in graphs:
             constants.update(g.constants)
         self.const_names = _const_names(constants)
-        self.state_names = {k: c_ident(k, f"{prefix}_state_")[:64] for g in graphs for k in g.state}
+        self.state_names = _unique_names([k for g in graphs for k in g.state], f"{prefix}_state_")
         self.tables = TableSink(f"{prefix}_tab")
         self.arena = f"{prefix}_arena.bytes"
 
@@ -126,12 +126,17 @@ def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSou
 
 
 def _const_names(constants: dict) -> dict[str, str]:
+    return _unique_names(list(constants), "mt_w_")
+
+
+def _unique_names(tensors: list[str], prefix: str, limit: int = 60) -> dict[str, str]:
+    """Readable C identifiers, truncated to `limit` characters, unique."""
     names, used = {}, set()
-    for i, c in enumerate(constants):
-        base = c_ident(c, "mt_w_")[:48]
+    for i, t in enumerate(dict.fromkeys(tensors)):
+        base = c_ident(t, prefix)[:limit]
         name = base if base not in used else f"{base}_{i}"
         used.add(name)
-        names[c] = name
+        names[t] = name
     return names
 
 

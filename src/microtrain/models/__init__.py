@@ -54,8 +54,8 @@ def export_module(module, shape: Sequence[int], path: Union[str, os.PathLike, No
     import onnx
     import torch
     from ..torch_export import from_torch
-    # BatchNorm stays its own node: these models are for training experiments
-    model = fold_static_shapes(from_torch(module, torch.zeros(tuple(shape)), keep_batchnorm=True))
+    # exported for training experiments: BatchNorm kept, equal parameters not merged
+    model = fold_static_shapes(from_torch(module, torch.zeros(tuple(shape)), for_training=True))
     if path is not None:
         onnx.save(model, os.fspath(path))
     return model

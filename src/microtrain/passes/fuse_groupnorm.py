@@ -69,11 +69,12 @@ def _match(g: Graph, inorm: Node, users, producers):
 
 
 def _per_channel(g: Graph, node: Node, data: str, xs) -> str | None:
-    """The other operand when it is a constant of one value per channel laid
-    out as (C, 1, ..., 1) (broadcasting over the spatial axes)."""
+    """The other operand when it holds one value per channel laid out as
+    (C, 1, ..., 1), broadcasting over the spatial axes. It may be a run-time
+    tensor (a trainable gamma seen through an Unsqueeze): GroupNormalization
+    reads its scale and bias from any buffer."""
     others = [i for i in node.inputs if i != data]
-    if len(others) != 1 or others[0] not in g.constants:
+    if len(others) != 1 or others[0] in g.inputs:
         return None
-    c = g.constants[others[0]]
     want = (xs[1],) + (1,) * (len(xs) - 2)
-    return others[0] if c.shape in (want, (1,) + want) else None
+    return others[0] if g.type_of(others[0]).shape in (want, (1,) + want) else None

@@ -207,7 +207,11 @@ def from_torch(module, example_inputs, path: Union[str, os.PathLike, None] = Non
             try:
                 torch.onnx.export(_positional_only(torch, module), args, buf, dynamo=False, opset_version=opset,
                                   input_names=in_names, output_names=out_names,
-                                  do_constant_folding=not for_training, export_params=True,
+                                  do_constant_folding=True, export_params=True,
+                                  # for training: no Conv+BatchNorm merge (the eval-mode peephole),
+                                  # no merging of equal-valued parameters
+                                  training=(torch.onnx.TrainingMode.PRESERVE if for_training
+                                            else torch.onnx.TrainingMode.EVAL),
                                   keep_initializers_as_inputs=True if for_training else None)
             except MicrotrainError:
                 raise

@@ -203,3 +203,28 @@ def test_cli_train_prints_table_and_exports(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "microtrain.cli", "train", str(model), "--data", str(tmp_path / "nope.npz")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_memory_aware_backward_order_lowers_peak_and_keeps_results():
+    from microtrain.golden import interpret
+    from microtrain.planner import plan_memory
+    from microtrain.training.program import TrainSpec, build_program
+    from microtrain.training.schedule import reorder_backward
+    from microtrain.training.strategies import select_trainable
+    from microtrain.training.trainer import training_forward_graph
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 16 * 16, 4))
+    forward = training_forward_graph(microtrain.from_torch(net, torch.zeros(1, 1, 16, 16)), 2)
+    prog = build_program(forward, select_trainable(forward, "full"), TrainSpec(lr=0.1, batch=2, micro_batch=2))
+    again = reorder_backward(prog.micro, prog.n_forward)
+    assert plan_memory(again).arena_bytes < plan_memory(prog.micro).arena_bytes
+    rng = np.random.default_rng(0)
+    feeds = {prog.input_names[0]: rng.standard_normal((2, 1, 16, 16)).astype(np.float32),
+             prog.labels: np.array([1, 3], np.int32)}
+    s1 = {k: v.copy() for k, v in prog.state_init.items()}
+    s2 = {k: v.copy() for k, v in prog.state_init.items()}
+    interpret(prog.micro, feeds, state=s1)
+    interpret(again, feeds, state=s2)
+    for k in s1:
+        np.testing.assert_array_equal(s1[k], s2[k])

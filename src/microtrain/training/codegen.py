@@ -9,6 +9,7 @@ from pathlib import Path
 from ..codegen.emit import Symbols, function_body, makefile, weights_c, write_files
 from ..planner import MemoryPlan, plan_memory
 from .program import TrainingProgram
+from .schedule import reorder_backward
 
 PREFIX = "mt_train"
 
@@ -25,8 +26,14 @@ class TrainPlans:
 
 
 def plan_program(prog: TrainingProgram) -> TrainPlans:
-    return TrainPlans(plan_memory(prog.micro), plan_memory(prog.apply) if prog.apply else None,
-                      plan_memory(prog.infer))
+    micro_plan = plan_memory(prog.micro)
+    # Try a memory-aware backward order; keep it only when the plan shrinks.
+    reordered = reorder_backward(prog.micro, prog.n_forward)
+    if reordered.nodes != prog.micro.nodes:
+        alt = plan_memory(reordered)
+        if alt.arena_bytes < micro_plan.arena_bytes:
+            prog.micro, micro_plan = reordered, alt
+    return TrainPlans(micro_plan, plan_memory(prog.apply) if prog.apply else None, plan_memory(prog.infer))
 
 
 def generate_training(prog: TrainingProgram, plans: TrainPlans) -> dict[str, str]:

@@ -64,6 +64,7 @@ class TrainingProgram:
     labels: str = "labels"
     lora: Optional[object] = None       # lora.LoraPlan when strategy == "lora"
     model_state: list[str] = field(default_factory=list)   # BatchNorm running statistics (train mode)
+    n_forward: int = 0                  # micro.nodes[:n_forward] is the forward pass (+ step counter)
 
     @property
     def input_names(self) -> list[str]:
@@ -138,6 +139,10 @@ def build_program(forward: Graph, trainable: list[str], spec: TrainSpec,
                                    recompute)
     micro = eliminate_dead(micro)
     micro.state = state
+    # the forward nodes (and Adam's step counter) come first in micro.nodes
+    forward_names = {n.name for n in forward_nodes}
+    n_forward = next((k for k, n in enumerate(micro.nodes)
+                      if n.name not in forward_names and n.op != "mt.Increment"), len(micro.nodes))
 
     apply = None
     if spec.accumulate:
@@ -150,7 +155,8 @@ def build_program(forward: Graph, trainable: list[str], spec: TrainSpec,
             _emit_update(agb, spec, p, f"{p}.grad_acc", state, state_tensor)
             agb.emit("mt.Zero", [f"{p}.grad_acc"])
     infer.state = state
-    return TrainingProgram(micro, apply, infer, list(trainable), spec, state, labels, model_state=mutable)
+    return TrainingProgram(micro, apply, infer, list(trainable), spec, state, labels, model_state=mutable,
+                           n_forward=n_forward)
 
 
 def _inference_form(g: Graph) -> Graph:

@@ -49,67 +49,15 @@ def count_parameters(module) -> int:
 
 def export_module(module, shape: Sequence[int], path: Union[str, os.PathLike, None] = None):
     """Export `module` at the fixed input `shape` with `microtrain.from_torch`
-    (eval mode, input `input`, output `output`), with `Shape` nodes of
-    statically shaped tensors replaced by constants (see `fold_static_shapes`)."""
+    (eval mode, input `input`, output `output`, `for_training=True`)."""
     import onnx
     import torch
     from ..torch_export import from_torch
     # exported for training experiments: BatchNorm kept, equal parameters not merged
-    model = fold_static_shapes(from_torch(module, torch.zeros(tuple(shape)), for_training=True))
+    model = from_torch(module, torch.zeros(tuple(shape)), for_training=True)
     if path is not None:
         onnx.save(model, os.fspath(path))
     return model
-
-
-def fold_static_shapes(model):
-    """Replace every `Shape` node whose input has a fully static shape by an
-    int64 initializer, repeating until none is left that can be folded.
-    PyTorch's exporter leaves such nodes in some graphs (nn.GroupNorm's
-    decomposition reads its input's shape at run time), and microtrain's
-    frontend does not fold `Shape` of a run-time tensor yet."""
-    import onnx
-
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    while _fold_shape_nodes_once(out):
-        pass
-    return out
-
-
-def _static_dims(model) -> dict:
-    """Tensor name -> list of dims, for tensors whose shape ONNX shape inference fixes."""
-    from onnx import shape_inference
-
-    g = shape_inference.infer_shapes(model, data_prop=True).graph
-    dims = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        shape = vi.type.tensor_type.shape
-        if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in shape.dim):
-            dims[vi.name] = [d.dim_value for d in shape.dim]
-    for init in g.initializer:
-        dims[init.name] = list(init.dims)
-    return dims
-
-
-def _fold_shape_nodes_once(model) -> bool:
-    import numpy as np
-    from onnx import numpy_helper
-
-    dims = _static_dims(model)
-    kept, folded = [], False
-    for node in model.graph.node:
-        if node.op_type == "Shape" and node.input[0] in dims:
-            attrs = {a.name: a.i for a in node.attribute}
-            shape = dims[node.input[0]]
-            start, end = attrs.get("start", 0), attrs.get("end", len(shape))
-            value = np.array(shape[start:end], dtype=np.int64)   # ONNX clamps like a Python slice
-            model.graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
-            folded = True
-        else:
-            kept.append(node)
-    del model.graph.node[:]
-    model.graph.node.extend(kept)
-    return folded
 
 
 def check_choice(what: str, value, choices: Sequence) -> None:

@@ -187,7 +187,5 @@ def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
 def reference(model: ModelLike, inputs: Mapping[str, np.ndarray], *,
               input_shapes: InputShapes = None) -> dict[str, np.ndarray]:
     """Run the numpy golden model on `inputs` (the contract the C must meet)."""
-    if input_shapes is None:
-        input_shapes = None
     graph = lower_to_graph(model, input_shapes)
     return interpret(graph, inputs)

@@ -3,7 +3,7 @@ Dropout), Transpose, Concat, Split, Slice, Pad, Expand. C vs golden vs
 onnxruntime over ranks, axes (negative too) and opset variants."""
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 import microtrain
 from microtrain.errors import MicrotrainError, ShapeError, UnsupportedOpError

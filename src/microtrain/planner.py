@@ -13,7 +13,6 @@ that no two simultaneously live buffers overlap."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 

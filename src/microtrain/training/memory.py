@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..planner import MemoryPlan
 
 CATEGORIES = ("trainable_weights", "gradients", "optimizer_state", "norm_statistics", "activations", "scratch", "io")
 

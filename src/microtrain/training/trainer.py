@@ -65,8 +65,11 @@ def onnx_to_ir_unresolved(model: ModelLike) -> Graph:
 
 
 class CompiledTrainer:
-    def __init__(self, program, plans, project: Path, keep=None, source_proto=None, batchnorm="frozen"):
+    def __init__(self, program, plans, project: Path, keep=None, source_proto=None, batchnorm="frozen",
+                 target: str = "host"):
         self.program = program
+        self.target = target
+        self._firmware = None
         self.batchnorm = batchnorm
         self.source_proto = source_proto
         self.plans = plans
@@ -214,7 +217,27 @@ class CompiledTrainer:
     def _state_order(self) -> list[str]:
         return list(self.program.state_init)
 
+    def profile(self, x, y):
+        """Exact executed-instruction count (not cycles) of one optimizer step on
+        (`x`, `y`) under QEMU, with per-node rows (a node's micro-batches summed).
+        Does not change the trainer's state. Emulated targets only."""
+        if self.target == "host":
+            raise MicrotrainError("profile() counts instructions under QEMU; compile with an MCU target, "
+                                  "e.g. target='cortex-m4'")
+        from .firmware import profile_step
+        xs = self._as_inputs(x)
+        cmds = np.int32(1).tobytes() + b"".join(xs[n].tobytes() for n in self.program.input_names)
+        lt = self.program.micro.types[self.program.labels]
+        cmds += np.ascontiguousarray(np.asarray(y), dtype=lt.dtype).tobytes()
+        got = self._build().run(self._state_bytes(), cmds, count=True)
+        return profile_step(self.program, self.target, got.total_instructions, got.marks)
+
+    def _state_bytes(self) -> bytes:
+        return b"".join(self._state[name].tobytes() for name in self._state_order())
+
     def _exec(self, cmds: bytes) -> bytes:
+        if self.target != "host":
+            return self._build().run(self._state_bytes(), bytes(cmds)).files["out.bin"]
         exe = self._build()
         with tempfile.TemporaryDirectory(prefix="mt-train-") as tmp:
             fs, fc, fo = (os.path.join(tmp, n) for n in ("state.bin", "cmds.bin", "out.bin"))
@@ -226,7 +249,13 @@ class CompiledTrainer:
             run_exe([str(exe), fs, fc, fo], f"running {exe}", timeout=1800)
             return Path(fo).read_bytes()
 
-    def _build(self) -> Path:
+    def _build(self):
+        """The host runner executable, or the TrainingFirmware for an MCU target."""
+        if self.target != "host":
+            if self._firmware is None:
+                from .firmware import TrainingFirmware
+                self._firmware = TrainingFirmware.build(self.program, self.project_dir, self.target)
+            return self._firmware
         if self._exe is None:
             from ..build import HOST_CC, HOST_CFLAGS, RUNTIME_DIR, runtime_library
             lib = runtime_library()
@@ -256,7 +285,8 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
     `recompute`: op types or node-name globs whose outputs are recomputed for
     the backward instead of kept (training/recompute.py)."""
     if target != "host":
-        raise MicrotrainError(f"training target '{target}' is not available yet; use target='host'")
+        from .firmware import training_target
+        training_target(target)          # an unknown name fails before any compiling
     spec = TrainSpec(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
                      batch=batch, micro_batch=micro_batch or batch)
     from ..frontend import load_model
@@ -286,7 +316,10 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
         keep = tempfile.TemporaryDirectory(prefix="microtrain-train-")
         out_dir = keep.name
     project = write_training_project(files, Path(out_dir))
-    return CompiledTrainer(program, plans, project, keep, proto, batchnorm)
+    trainer = CompiledTrainer(program, plans, project, keep, proto, batchnorm, target)
+    if target != "host":
+        trainer._build()                 # build errors surface here, like the host compile
+    return trainer
 
 
 def _explicit_params(forward: Graph, params: Sequence[str]) -> list[str]:

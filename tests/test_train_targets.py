@@ -116,3 +116,22 @@ def test_profile_needs_an_emulated_target():
     host = microtrain.compile_training(mlp_model())
     with pytest.raises(MicrotrainError, match="target='cortex-m4'"):
         host.profile(*data(1))
+
+
+def test_footprint_counts_the_state_in_ram():
+    dev = microtrain.compile_training(mlp_model(), target="cortex-m4", optimizer="adam", batch=4)
+    fp = dev.footprint
+    state_bytes = sum(a.nbytes for a in dev.program.state_init.values())   # weights + Adam moments
+    assert fp.target == "cortex-m4"
+    assert fp.ram_bytes >= state_bytes + fp.arena_bytes + fp.stack_reserved
+    assert fp.flash_bytes > state_bytes          # the initial state is stored in flash too
+    assert microtrain.compile_training(mlp_model()).footprint is None
+
+
+def test_too_big_for_the_target_is_a_fit_error():
+    from microtrain.targets import TargetFitError
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 4))
+    model = microtrain.from_torch(net, torch.zeros(1, 256))
+    with pytest.raises(TargetFitError, match="cortex-m4.*optimizer state"):
+        microtrain.compile_training(model, target="cortex-m4", optimizer="adam", batch=4)

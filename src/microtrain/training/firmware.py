@@ -16,9 +16,10 @@ from typing import Optional
 from ..errors import BuildError, MicrotrainError
 from ..targets import TARGETS, get_target
 from ..targets.emulator import run_guest
+from ..targets.footprint import ADVICE, Footprint, TargetFitError, check_fit, measure
 from ..targets.harness import MARKER_SYMBOL
 from ..targets.profile import LayerProfile, Profile
-from ..targets.toolchain import Firmware, build_firmware, symbol_address
+from ..targets.toolchain import Firmware, build_firmware, bytes_by_part, read_sections, symbol_address
 
 TRAIN_SOURCES = ("train.c", "train_weights.c")
 
@@ -120,22 +121,42 @@ int main(void)
 """
 
 
+def _precheck(target, plans, state_bytes: int, io_bytes: int) -> None:
+    """Before building: state + arena + I/O buffers + stack already exceed the RAM."""
+    need = state_bytes + plans.arena_bytes + io_bytes + target.stack_bytes
+    if need > target.ram.size:
+        raise TargetFitError(
+            f"training does not fit target {target.name}: {target.ram.name} needs at least {need:,} B "
+            f"(weights and optimizer state {state_bytes:,} B + arena {plans.arena_bytes:,} B + I/O buffers "
+            f"{io_bytes:,} B + stack {target.stack_bytes:,} B) but it has {target.ram.size:,} B; {ADVICE}")
+
+
 @dataclass
 class TrainingFirmware:
-    """A training program built for one emulated target."""
+    """A training program built for one emulated target, and what it occupies
+    (`footprint.weight_bytes`: frozen constants in flash; the trainable weights
+    and optimizer state are initialized data, counted in RAM and in flash)."""
     firmware: Firmware
+    footprint: Footprint
 
     @classmethod
-    def build(cls, program, project: Path, target_name: str) -> "TrainingFirmware":
+    def build(cls, program, plans, project: Path, target_name: str) -> "TrainingFirmware":
         target = training_target(target_name)
         spec = program.spec
         n_micro = spec.batch // spec.micro_batch
         step_inputs = [program.micro.types[n].nbytes * n_micro for n in program.input_names]
         labels = program.micro.types[program.labels].nbytes * n_micro
         outputs = [program.infer.type_of(o).nbytes for o in program.infer.outputs]
+        io_bytes = sum(step_inputs) + labels + sum(outputs)
+        state_bytes = sum(a.nbytes for a in program.state_init.values())
+        _precheck(target, plans, state_bytes, io_bytes)
         fw = build_firmware(project, target, "mt_train", main_c(step_inputs, labels, outputs),
                             name="trainer", sources=TRAIN_SOURCES, hooked=("train.c",))
-        return cls(fw)
+        graphs = [g for g in (program.micro, program.apply, program.infer) if g is not None]
+        const_bytes = sum(a.nbytes for a in {k: a for g in graphs for k, a in g.constants.items()}.values())
+        footprint = measure(target, read_sections(fw), plans, const_bytes, io_bytes, None, bytes_by_part(fw))
+        check_fit(footprint, target)
+        return cls(fw, footprint)
 
     def run(self, state: bytes, cmds: bytes, *, count: bool = False, timeout: Optional[float] = None):
         marker = symbol_address(self.firmware, MARKER_SYMBOL) if count else None

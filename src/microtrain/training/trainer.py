@@ -217,6 +217,11 @@ class CompiledTrainer:
     def _state_order(self) -> list[str]:
         return list(self.program.state_init)
 
+    @property
+    def footprint(self):
+        """Flash/RAM of the training firmware (targets.Footprint); None on the host."""
+        return None if self.target == "host" else self._build().footprint
+
     def profile(self, x, y):
         """Exact executed-instruction count (not cycles) of one optimizer step on
         (`x`, `y`) under QEMU, with per-node rows (a node's micro-batches summed).
@@ -254,7 +259,7 @@ class CompiledTrainer:
         if self.target != "host":
             if self._firmware is None:
                 from .firmware import TrainingFirmware
-                self._firmware = TrainingFirmware.build(self.program, self.project_dir, self.target)
+                self._firmware = TrainingFirmware.build(self.program, self.plans, self.project_dir, self.target)
             return self._firmware
         if self._exe is None:
             from ..build import HOST_CC, HOST_CFLAGS, RUNTIME_DIR, runtime_library

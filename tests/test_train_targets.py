@@ -125,6 +125,9 @@ def test_footprint_counts_the_state_in_ram():
     assert fp.target == "cortex-m4"
     assert fp.ram_bytes >= state_bytes + fp.arena_bytes + fp.stack_reserved
     assert fp.flash_bytes > state_bytes          # the initial state is stored in flash too
+    assert fp.stack_measured is None
+    dev.step(*data(4))
+    assert 64 < fp.stack_measured < fp.stack_reserved   # painted-stack peak of the run
     assert microtrain.compile_training(mlp_model()).footprint is None
 
 

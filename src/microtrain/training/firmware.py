@@ -4,11 +4,13 @@ The firmware main speaks the host runner's command protocol (codegen.TRAIN_MAIN)
 but keeps every buffer static, sized from the program (no malloc), and does
 its file I/O through picolibc's semihosting stdio: it reads "state.bin" and
 "cmds.bin" from the emulator's working directory and writes "out.bin".
+The stack is painted at startup and its peak written to "stats.bin".
 The layer marker is called around each optimizer step so the instruction-count
 plugin can time it; train.c's per-node hooks add one (begin, end) pair per
 node and micro-batch, then one per node of the update."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -17,7 +19,7 @@ from ..errors import BuildError, MicrotrainError
 from ..targets import TARGETS, get_target
 from ..targets.emulator import run_guest
 from ..targets.footprint import ADVICE, Footprint, TargetFitError, check_fit, measure
-from ..targets.harness import MARKER_SYMBOL
+from ..targets.harness import MARKER_SYMBOL, STACK_PAINT
 from ..targets.profile import LayerProfile, Profile
 from ..targets.toolchain import Firmware, build_firmware, bytes_by_part, read_sections, symbol_address
 
@@ -71,6 +73,26 @@ __attribute__((noinline, noipa)) void {MARKER_SYMBOL}(void)
   __asm__ volatile("" ::: "memory");
 }}
 
+/* The stack reserved by the linker script is [__heap_end, __stack): painted
+ * before the commands run, scanned after them for the lowest overwritten word. */
+extern uint32_t __heap_end[], __stack[];
+#define MT_PAINT 0x{STACK_PAINT:08X}u
+
+__attribute__((noinline, noipa)) static void mt_paint_stack(void)
+{{
+  volatile uint32_t here = 0;
+  uint32_t *p = __heap_end;
+  uint32_t *limit = (uint32_t *)(((uintptr_t)&here - 64u) & ~(uintptr_t)3u);
+  while (p < limit) *p++ = MT_PAINT;
+}}
+
+static uint32_t mt_stack_peak(void)
+{{
+  const uint32_t *p = __heap_end;
+  while (p < __stack && *p == MT_PAINT) p++;
+  return (uint32_t)((uintptr_t)__stack - (uintptr_t)p);
+}}
+
 static int read_into(FILE *f, void *p, size_t n)
 {{
   return n == 0 || fread(p, 1, n, f) == n;
@@ -81,7 +103,9 @@ int main(void)
   const int32_t micro = MT_TRAIN_BATCH / MT_TRAIN_MICRO_BATCH;
   FILE *fs, *fc, *fo;
   int32_t cmd;
+  uint32_t stats[2];
   int i;
+  mt_paint_stack();
   fs = fopen("state.bin", "rb");
   if (!fs) return {EXIT_STATE};
   for (i = 0; i < MT_TRAIN_NUM_STATE; i++)
@@ -116,6 +140,10 @@ int main(void)
   }}
   fclose(fc);
   if (fclose(fo) != 0) return {EXIT_OUTPUT};
+  stats[0] = 0x4D545354u;  /* "MTST" */
+  stats[1] = mt_stack_peak();
+  fo = fopen("stats.bin", "wb");
+  if (!fo || fwrite(stats, sizeof stats, 1, fo) != 1 || fclose(fo) != 0) return {EXIT_OUTPUT};
   return 0;
 }}
 """
@@ -161,13 +189,27 @@ class TrainingFirmware:
     def run(self, state: bytes, cmds: bytes, *, count: bool = False, timeout: Optional[float] = None):
         marker = symbol_address(self.firmware, MARKER_SYMBOL) if count else None
         try:
-            got = run_guest(self.firmware, {"state.bin": state, "cmds.bin": cmds}, want=("out.bin",),
+            got = run_guest(self.firmware, {"state.bin": state, "cmds.bin": cmds}, want=("out.bin", "stats.bin"),
                             count=count, marker=marker, timeout=timeout, what="the training firmware")
         except BuildError as e:
             raise BuildError(_explain(str(e))) from None
         if "out.bin" not in got.files:
             raise BuildError(f"the training firmware on {self.firmware.target.name} wrote no out.bin")
+        self._record_stack(got.files.get("stats.bin", b""))
         return got
+
+    def _record_stack(self, raw: bytes) -> None:
+        """The painted-stack peak of the run (includes startup and semihosting stdio)."""
+        if len(raw) < 8:
+            return
+        magic, peak = struct.unpack("<2I", raw[:8])
+        if magic != 0x4D545354:
+            return
+        self.footprint.stack_measured = max(peak, self.footprint.stack_measured or 0)
+        target = self.firmware.target
+        if peak >= target.stack_bytes:
+            raise BuildError(f"target {target.name}: the training step overflowed its {target.stack_bytes:,} B "
+                             "stack reservation (results are unreliable); raise Target.stack_bytes")
 
 
 def _explain(message: str) -> str:

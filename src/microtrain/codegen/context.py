@@ -13,7 +13,8 @@ from ..ops.registry import Value
 class LowerCtx:
     def __init__(self, node: Node, ins: list[Value], outs: list[TensorType],
                  in_ptrs: list[Optional[str]], out_ptrs: list[str],
-                 scratch_ptr: Optional[str], tables: "TableSink"):
+                 scratch_ptr: Optional[str], tables: "TableSink", cores: int = 1,
+                 scratch_bytes: int = 0):
         self.node = node
         self.ins = ins
         self.outs = outs
@@ -21,6 +22,26 @@ class LowerCtx:
         self._out_ptrs = out_ptrs
         self._scratch = scratch_ptr
         self._tables = tables
+        self.cores = cores
+        self._scratch_bytes = scratch_bytes   # all cores' scratch together
+        self.used_par = False
+
+    def par(self) -> Optional[str]:
+        """On a multi-core build, the C name of this core's `mt_par_t` (the op
+        then calls a kernel that does only this core's share and the layer
+        runs on every core); None on one core. Ops that do not ask run on
+        core 0 only."""
+        if self.cores == 1:
+            return None
+        self.used_par = True
+        return "par"
+
+    @property
+    def core_scratch(self) -> str:
+        """This core's slice of the scratch (the planner reserves one per core)."""
+        if self.cores == 1:
+            return self.scratch
+        return f"({self.scratch} + par.core_id * {self._scratch_bytes // self.cores})"
 
     def inp(self, i: int) -> str:
         """Typed const pointer to input i, or NULL when the input is omitted."""

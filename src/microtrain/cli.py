@@ -54,6 +54,23 @@ def inspect(model, input_shapes):
         click.echo(f"  @{b.offset:>8}  {b.size:>8} B  steps {b.start:>3}-{b.end:<3} {', '.join(b.tensors)[:70]}")
 
 
+@cli.command("timeline")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="PNG file to write.")
+@input_shape_option
+def timeline_cmd(model, out_path, input_shapes):
+    """Plot MODEL's arena occupancy over the schedule (PNG; needs matplotlib)."""
+    from .compiler import lower_to_graph
+    from .planner import plan_memory
+    from .timeline import plot_memory_timeline, timeline_of_plan
+    graph = lower_to_graph(model, _parse_input_shapes(input_shapes))
+    tl = timeline_of_plan(graph, plan_memory(graph), Path(model).name)
+    path = plot_memory_timeline(tl, out_path)
+    click.echo(f"peak {max(tl.live_bytes, default=0):,} B live at step {tl.peak_step} "
+               f"({tl.steps[tl.peak_step] if tl.steps else '-'}); arena {tl.arena_bytes:,} B; wrote {path}")
+
+
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--target", default="host", show_default=True, help="Target description name.")
@@ -232,6 +249,40 @@ def ops():
     compiled = set(compiled_ops())
     for name in supported_ops():
         click.echo(f"{name:<28} {'C kernel' if name in compiled else 'compile-time only (constant inputs)'}")
+
+
+def _csv_option(value: str, allowed, what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise MicrotrainError(f"--{what} {value!r}: choose from {', '.join(allowed)} (comma-separated)")
+    return items
+
+
+@cli.command()
+@click.option("--models", default="eegnet,epidenet,cct", show_default=True,
+              help="Reference models, comma-separated (small configurations, see docs/targets.md).")
+@click.option("--targets", default="host,cortex-m4,cortex-m7,rv32imc,rv32imfc", show_default=True,
+              help="Targets, comma-separated.")
+@click.option("--modes", default=None,
+              help="Comma-separated subset of: inference fp32, inference int8, train full, train last-layer, "
+                   "train bias-only, train lora (default: all).")
+@click.option("-o", "--out", "out_dir", default="bench-out", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for bench.md and bench.csv.")
+@click.option("--timeline", is_flag=True, help="Also write a memory-timeline PNG per model and target "
+              "(needs matplotlib: pip install 'microtrain[plot]').")
+def bench(models, targets, modes, out_dir, timeline):
+    """Instructions (not cycles), MACs, instructions/MAC, flash and RAM per
+    reference model x target x mode, as markdown and CSV."""
+    from .benchmark import BENCH_MODELS, BENCH_TARGETS, MODES, run_bench
+    from .targets import TARGETS
+    model_list = _csv_option(models, tuple(BENCH_MODELS), "models")
+    target_list = _csv_option(targets, tuple(TARGETS) or BENCH_TARGETS, "targets")
+    mode_list = _csv_option(modes, MODES, "modes") if modes else list(MODES)
+    result = run_bench(model_list, target_list, mode_list, timeline_dir=out_dir if timeline else None)
+    md, cs = result.write(out_dir)
+    click.echo(result.markdown())
+    click.echo(f"wrote {md} and {cs}" + "".join(f"\nwrote {p}" for p in result.timelines))
 
 
 def _register_optional_commands():

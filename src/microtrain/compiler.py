@@ -112,6 +112,11 @@ class CompiledModel:
         prof, _ = self._program.profile(self._input_bytes(inputs))
         return prof
 
+    def memory_timeline(self):
+        """Arena occupancy per schedule step (microtrain.timeline.MemoryTimeline)."""
+        from .timeline import memory_timeline
+        return memory_timeline(self)
+
     def _input_bytes(self, inputs: Mapping[str, np.ndarray]) -> bytes:
         arrays = check_inputs(self.graph, inputs)
         return b"".join(arrays[name].tobytes() for name in self.graph.inputs)

@@ -134,8 +134,8 @@ def _training_macs(trainer) -> int:
 def bench_inference(name: str, proto, target: str, seed: int = 0,
                     timeline_dir: Optional[Path] = None) -> tuple[BenchRow, Optional[Path]]:
     from .compiler import compile as mt_compile
-    from .targets import TargetFitError
-    row = BenchRow(name, target, "inference fp32")
+    from .targets import TargetFitError, get_target
+    row = BenchRow(name, get_target(target).name, "inference fp32")
     try:
         cm = mt_compile(proto, target)
     except TargetFitError as exc:
@@ -153,7 +153,7 @@ def bench_inference(name: str, proto, target: str, seed: int = 0,
         prof = cm.profile(inputs)
         row.instructions = prof.instructions
     except BuildError as exc:
-        if target != "host":
+        if not get_target(target).is_host:
             raise
         row.note = f"not counted: {exc}"[:120]
     fp = cm.footprint
@@ -165,10 +165,10 @@ def bench_inference(name: str, proto, target: str, seed: int = 0,
 
 
 def bench_training(name: str, proto, cfg: dict, target: str, strategy: str, seed: int = 0) -> BenchRow:
-    from .targets import TargetFitError
+    from .targets import TargetFitError, get_target
     from .training import compile_training
-    row = BenchRow(name, target, f"train {strategy}")
-    if target == "host":
+    row = BenchRow(name, get_target(target).name, f"train {strategy}")
+    if get_target(target).is_host:
         row.status = "n/a (training steps are counted on emulated targets only)"
         return row
     extra = {}
@@ -225,7 +225,7 @@ def run_bench(models: Sequence[str] = tuple(BENCH_MODELS), targets: Sequence[str
                 bar.set_postfix_str(f"{name} {target} {mode}")
                 try:
                     if mode == "inference int8":
-                        row = BenchRow(name, target, mode, status=INT8_NA)
+                        row = BenchRow(name, get_target(target).name, mode, status=INT8_NA)
                     elif mode == "inference fp32":
                         row, tl = bench_inference(name, proto, target, seed,
                                                   Path(timeline_dir) if timeline_dir else None)
@@ -234,7 +234,7 @@ def run_bench(models: Sequence[str] = tuple(BENCH_MODELS), targets: Sequence[str
                     else:
                         row = bench_training(name, proto, cfg, target, mode.split(" ", 1)[1], seed)
                 except BuildError as exc:   # a failed build or emulator run: say so, go on
-                    row = BenchRow(name, target, mode, status=f"error: {str(exc)[:160]}".replace("|", "/"))
+                    row = BenchRow(name, get_target(target).name, mode, status=f"error: {str(exc)[:160]}".replace("|", "/"))
                 result.rows.append(row)
                 if on_row is not None:
                     on_row(row)

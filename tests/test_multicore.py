@@ -128,7 +128,8 @@ def big_conv():
     w = (rng.standard_normal((32, 16, 3, 3)) * 0.2).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["y"], name="relu")]
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
     return make_model(nodes, {"x": x}, ["y"], {"w": w, "b": b}), {"x": x}
 
 
@@ -145,9 +146,12 @@ def test_per_core_counts_and_estimate_on_rv32imfc():
     assert conv1.instructions <= conv4.instructions < 1.03 * conv1.instructions
     # ... and are balanced: 32 channels x 12 rows split 4 ways.
     assert max(conv4.core_instructions) < 1.02 * min(conv4.core_instructions)
-    # Relu has no parallel kernel: core 0 does it, the others only pass the marker.
+    # Relu is split by elements; MaxPool has no parallel kernel: core 0 does
+    # it, the others only pass the marker.
     relu = prof.layers[1].core_instructions
-    assert relu[0] > 1000 and max(relu[1:]) < 20
+    assert max(relu) < 1.02 * min(relu) and sum(relu) < 1.05 * one.layers[1].instructions
+    pool = prof.layers[2].core_instructions
+    assert pool[0] > 1000 and max(pool[1:]) < 20
     barrier = get_barrier("rv32imfc")
     assert prof.cores == 4 and prof.barrier_instructions == barrier
     assert prof.estimate_instructions == sum(max(r.core_instructions) + barrier for r in prof.layers)

@@ -74,12 +74,39 @@ class BenchResult:
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
+    def summary_markdown(self) -> str:
+        """One row per (model, mode), one column per target: instructions
+        and instructions/MAC (or why there is no number), then MACs and the
+        flash/RAM of the first MCU target with numbers."""
+        targets = list(dict.fromkeys(r.target for r in self.rows))
+        keys = list(dict.fromkeys((r.model, r.mode) for r in self.rows))
+        cell = {(r.model, r.mode, r.target): r for r in self.rows}
+        head = ["model", "mode", "MACs", *targets, "flash / RAM B"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(targets) + 2)]
+        for model, mode in keys:
+            rows = [cell.get((model, mode, t)) for t in targets]
+            ok = [r for r in rows if r is not None and r.status == "ok"]
+            macs = next((r.macs for r in ok if r.macs), None)
+            mem = next((r for r in ok if r.flash_bytes is not None), None)
+            cells = []
+            for r in rows:
+                if r is None:
+                    cells.append("")
+                elif r.status != "ok":
+                    cells.append(r.status)
+                else:
+                    ipm = r.instructions_per_mac
+                    cells.append(_num(r.instructions) + ("" if ipm is None else f" ({ipm:.2f}/MAC)"))
+            memtxt = f"{mem.flash_bytes:,} / {mem.ram_bytes:,} ({mem.target})" if mem else "–"
+            lines.append("| " + " | ".join([model, mode, _num(macs), *cells, memtxt]) + " |")
+        return "\n".join(lines) + "\n"
+
     def write(self, out_dir) -> tuple[Path, Path]:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         md, cs = out / "bench.md", out / "bench.csv"
         md.write_text("Executed instructions (not cycles), MACs and memory per model x target x mode.\n\n"
-                      + self.markdown())
+                      "## Summary\n\n" + self.summary_markdown() + "\n## All rows\n\n" + self.markdown())
         with cs.open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(COLUMNS)
@@ -169,7 +196,7 @@ def bench_training(name: str, proto, cfg: dict, target: str, strategy: str, seed
     from .training import compile_training
     row = BenchRow(name, get_target(target).name, f"train {strategy}")
     if get_target(target).is_host:
-        row.status = "n/a (training steps are counted on emulated targets only)"
+        row.status = "n/a (training counted on emulated targets only)"
         return row
     extra = {}
     if strategy == "lora":

@@ -36,6 +36,16 @@ class LowerCtx:
         self.used_par = True
         return "par"
 
+    def split_planes(self, planes: int, in_plane: int, out_plane: int, call) -> str:
+        """`call(x, y, count)` -> the C call of a kernel over `count` planes
+        of input 0 / output 0. On one core: all planes; multi-core: this
+        core's contiguous run of planes (input/output pointers offset)."""
+        par = self.par()
+        if par is None:
+            return call(self.inp(0), self.out(0), str(planes))
+        return (f"{{ int32_t lo, hi; mt_par_range({planes}, {par}, &lo, &hi);\n"
+                f"  {call(f'{self.inp(0)} + lo * {in_plane}', f'{self.out(0)} + lo * {out_plane}', 'hi - lo')} }}")
+
     @property
     def core_scratch(self) -> str:
         """This core's slice of the scratch (the planner reserves one per core)."""

@@ -60,6 +60,15 @@ def pool_model(rng):
     return make_model(nodes, {"x": x}, ["c", "m", "idx"]), {"x": x}
 
 
+def norm_model(rng):
+    x = rng.standard_normal((2, 6, 5, 7)).astype(np.float32)
+    f = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    nodes = [helper.make_node("InstanceNormalization", ["x", "s1", "b1"], ["a"], name="inorm"),
+             helper.make_node("GroupNormalization", ["a", "s2", "b2"], ["y"], name="gnorm", num_groups=3)]
+    return make_model(nodes, {"x": x}, ["y", "a"], {"s1": f(6), "b1": f(6), "s2": f(6), "b2": f(6)},
+                      opset=21), {"x": x}
+
+
 def models():
     rng = np.random.default_rng(77)
     specs = [random_conv(rng, kind, nsp) for kind in ("general", "depthwise", "pointwise")
@@ -69,6 +78,7 @@ def models():
     yield "gemm+matmul", gemm_model(rng)
     yield "mixed", small_mixed_model()
     yield "pools", pool_model(rng)
+    yield "norms", norm_model(rng)
 
 
 @pytest.mark.parametrize("kernels", ["fast", "reference"])

@@ -12,6 +12,7 @@ from onnx import helper
 import microtrain
 from microtrain.benchmark import COLUMNS, INT8_NA, run_bench
 from microtrain.cli import main
+from microtrain.models import get_model
 from microtrain.targets import MemoryLevel, get_target
 from onnx_check import make_model
 
@@ -33,7 +34,7 @@ def test_bench_tiny_model_one_target_writes_csv_and_markdown(tmp_path):
     assert inf["status"] == "ok" and train["status"] == "ok"
     assert int8["status"] == INT8_NA and int8["instructions"] == ""
     # The inference row's numbers are the compiled model's own profile and footprint.
-    proto = microtrain.models.get_model("eegnet").export(**TINY_EEGNET["eegnet"]["kwargs"])
+    proto = get_model("eegnet").export(**TINY_EEGNET["eegnet"]["kwargs"])
     cm = microtrain.compile(proto, "rv32imfc")
     x = np.random.default_rng(0).standard_normal(cm.graph.types[cm.input_names[0]].shape).astype(np.float32)
     prof = cm.profile({cm.input_names[0]: x})
@@ -100,7 +101,7 @@ def test_timeline_peak_is_the_planner_lower_bound_and_png_is_written(tmp_path):
 
 
 def test_timeline_of_a_training_step_and_cli(tmp_path, capsys):
-    proto = microtrain.models.get_model("eegnet").export(**TINY_EEGNET["eegnet"]["kwargs"])
+    proto = get_model("eegnet").export(**TINY_EEGNET["eegnet"]["kwargs"])
     tr = microtrain.compile_training(proto, strategy="full", batch=1)
     tl = microtrain.memory_timeline(tr)
     assert max(tl.live_bytes) == tr.plans.micro.lower_bound_bytes
@@ -108,6 +109,6 @@ def test_timeline_of_a_training_step_and_cli(tmp_path, capsys):
     onnx_path = tmp_path / "m.onnx"
     import onnx
     onnx.save(chain_model(), onnx_path)
-    main(["timeline", str(onnx_path), "-o", str(tmp_path / "t.png")])
+    main(["inspect", str(onnx_path), "--timeline", str(tmp_path / "t.png")])
     assert (tmp_path / "t.png").read_bytes()[:8] == PNG_MAGIC
-    assert "arena" in capsys.readouterr().out
+    assert "wrote" in capsys.readouterr().out

@@ -38,7 +38,9 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @input_shape_option
-def inspect(model, input_shapes):
+@click.option("--timeline", "timeline_png", default=None, type=click.Path(dir_okay=False),
+              help="Also plot the arena occupancy over the schedule to this PNG (needs matplotlib).")
+def inspect(model, input_shapes, timeline_png):
     """Layers, shapes, parameters, MACs and the arena plan of MODEL."""
     from .compiler import lower_to_graph
     from .planner import plan_memory
@@ -52,23 +54,11 @@ def inspect(model, input_shapes):
     click.echo("\narena plan (offset, bytes, live steps, tensors):")
     for b in sorted(plan.buffers, key=lambda b: (b.offset, b.start)):
         click.echo(f"  @{b.offset:>8}  {b.size:>8} B  steps {b.start:>3}-{b.end:<3} {', '.join(b.tensors)[:70]}")
-
-
-@cli.command("timeline")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="PNG file to write.")
-@input_shape_option
-def timeline_cmd(model, out_path, input_shapes):
-    """Plot MODEL's arena occupancy over the schedule (PNG; needs matplotlib)."""
-    from .compiler import lower_to_graph
-    from .planner import plan_memory
-    from .timeline import plot_memory_timeline, timeline_of_plan
-    graph = lower_to_graph(model, _parse_input_shapes(input_shapes))
-    tl = timeline_of_plan(graph, plan_memory(graph), Path(model).name)
-    path = plot_memory_timeline(tl, out_path)
-    click.echo(f"peak {max(tl.live_bytes, default=0):,} B live at step {tl.peak_step} "
-               f"({tl.steps[tl.peak_step] if tl.steps else '-'}); arena {tl.arena_bytes:,} B; wrote {path}")
+    if timeline_png:
+        from .timeline import plot_memory_timeline, timeline_of_plan
+        tl = timeline_of_plan(graph, plan, Path(model).name)
+        click.echo(f"wrote {plot_memory_timeline(tl, timeline_png)} (peak {max(tl.live_bytes, default=0):,} B "
+                   f"live at step {tl.peak_step})")
 
 
 @cli.command("compile")

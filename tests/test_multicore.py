@@ -192,3 +192,14 @@ def test_host_profile_of_multicore_build_is_a_clear_error():
     model, inputs = small_mixed_model()
     with pytest.raises(MicrotrainError, match="profile on host"):
         microtrain.compile(model, cores=2).profile(inputs)
+
+
+def test_cli_run_with_cores_prints_the_estimate(capsys):
+    from microtrain.cli import main
+    main(["run", "--example", "--target", "rv32imfc", "--cores", "4", "--profile"])
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out and "4-core estimate" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--example", "--target", "cortex-m4", "--cores", "2"])
+    assert exc.value.code == 2
+    assert "cortex-m4 has 1 core" in capsys.readouterr().err

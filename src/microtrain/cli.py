@@ -29,6 +29,12 @@ input_shape_option = click.option(
     help="Fix an input's shape, e.g. --input-shape input=1x3x32x32 (repeatable).")
 
 
+cores_option = click.option(
+    "--cores", default=1, show_default=True, type=int,
+    help="Split Conv/Gemm/MatMul/pooling/norm work over N cores (host: pthreads; rv32imfc: up to 8, "
+         "counted per core with an N-core estimate).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="microtrain")
 def cli():
@@ -67,14 +73,15 @@ def inspect(model, input_shapes, timeline_png):
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for the generated C project (builds with `make`).")
 @input_shape_option
-def compile_cmd(model, target, out_dir, input_shapes):
+@cores_option
+def compile_cmd(model, target, out_dir, input_shapes, cores):
     """Write MODEL as a self-contained C project."""
     from .compiler import compile as mt_compile
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / "network.c").exists():
         raise MicrotrainError(f"{out}: directory exists and is not a microtrain project; "
                               "choose an empty or new directory (nothing was written)")
-    cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes))
+    cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes), cores=cores)
     click.echo(cm.report.table())
     if target == "host":
         click.echo(f"wrote {out}/ (network.c network.h weights.c main.c Makefile runtime/): "
@@ -94,7 +101,8 @@ def compile_cmd(model, target, out_dir, input_shapes):
               help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc.")
 @click.option("--profile", is_flag=True, help="Also print instruction counts per layer (instructions, not cycles).")
 @input_shape_option
-def run(model, inputs_path, example, seed, target, profile, input_shapes):
+@cores_option
+def run(model, inputs_path, example, seed, target, profile, input_shapes, cores):
     """Compile MODEL, run the C (host or emulated MCU) and compare with onnxruntime."""
     from .compiler import compile as mt_compile
     from .golden import check_inputs
@@ -103,7 +111,7 @@ def run(model, inputs_path, example, seed, target, profile, input_shapes):
         model = str(example_model_path())
     if not model:
         raise MicrotrainError("give a MODEL path (or --example for the bundled model)")
-    cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes))
+    cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes), cores=cores)
     inputs = _load_inputs(inputs_path, cm, seed)
     inputs = check_inputs(cm.graph, inputs)
     got = cm.run(inputs)

@@ -132,6 +132,11 @@ def test_no_data_race_under_thread_sanitizer():
     assert racy != src
     bad = _tsan_run(cm, inputs, racy)
     assert b"WARNING: ThreadSanitizer: data race" in bad.stderr
+    rng = np.random.default_rng(3)
+    for what, (model, inputs) in (("pools", pool_model(rng)), ("norms", norm_model(rng))):
+        cm = microtrain.compile(model, cores=4)
+        ok = _tsan_run(cm, inputs, (cm.project_dir / "network.c").read_text())
+        assert ok.returncode == 0 and b"ThreadSanitizer" not in ok.stderr, f"{what}: " + ok.stderr.decode()[-2000:]
 
 
 def test_cores_option_checked_against_the_target():

@@ -194,9 +194,10 @@ def _lower(node, ctx):
         require_float(node, ctx.ins, 2)
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
     kernel = conv_kernel(geo)
-    scratch = ", (float *)" + ctx.scratch if kernel == "mt_conv_pointwise_f32" else ""
-    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
-            f"{ctx.table(geo.table())}{scratch});")
+    scratch = ", (float *)" + ctx.core_scratch if kernel == "mt_conv_pointwise_f32" else ""
+    par = ctx.par()   # multi-core: this core's share (the _par variant)
+    return (f"{kernel}{'_par' if par else ''}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{ctx.table(geo.table())}{scratch}{', ' + par if par else ''});")
 
 
 def _scratch(node, ins, outs):

@@ -17,6 +17,7 @@
 /* Largest tensor rank the generic (strided) kernels handle. */
 #define MT_MAX_RANK 8
 
+#include "mt_parallel.h"
 #include "mt_eltwise.h"
 #include "mt_conv.h"
 #include "mt_matmul.h"

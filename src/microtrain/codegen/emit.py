@@ -48,9 +48,10 @@ class Symbols:
         self.arena = f"{prefix}_arena.bytes"
 
 
-def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
+def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, fma: bool = False) -> list[str]:
     """C statements running `graph` once: inputs[]/outputs[] are the caller's
-    buffers, activations live in the shared arena at the planned offsets."""
+    buffers, activations live in the shared arena at the planned offsets.
+    `fma`: ops may lower to fused multiply-add kernels (LowerCtx.fma)."""
     body: list[str] = []
 
     def ptr(tensor: str) -> str:
@@ -86,7 +87,7 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
                            [ptr(i) if i else None for i in node.inputs],
                            [ptr(o) for o in node.outputs if o],
                            f"({syms.arena} + {plan.buffers[sc].offset})" if sc is not None else None,
-                           syms.tables)
+                           syms.tables, fma=fma)
             code = op.lower(node, ctx)
             body.extend("  " + line for line in code.strip().splitlines())
         for o in node.outputs:

@@ -187,6 +187,12 @@ def conv_kernel(geo: ConvGeometry) -> str:
     return "mt_conv2d_f32_fast"
 
 
+def fma_kernels(geo: ConvGeometry) -> bool:
+    """Whether a training step's conv kernels of this geometry are the fused
+    multiply-add ones (runtime/mt_conv_fma.c: 1-D/2-D, fast kernel set)."""
+    return fast_kernels() and len(geo.in_size) <= 2
+
+
 def _lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
@@ -194,6 +200,8 @@ def _lower(node, ctx):
         require_float(node, ctx.ins, 2)
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
     kernel = conv_kernel(geo)
+    if ctx.fma and fma_kernels(geo) and kernel != "mt_conv_pointwise_f32":
+        kernel = "mt_conv2d_f32_fwd_fma"   # pointwise keeps its GEMM (and its declared scratch)
     scratch = ", (float *)" + ctx.scratch if kernel == "mt_conv_pointwise_f32" else ""
     return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
             f"{ctx.table(geo.table())}{scratch});")
@@ -265,7 +273,8 @@ def _grad_w_lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
     geo = _grad_w_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    return f"mt_conv_grad_weight_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
+    kernel = "mt_conv2d_f32_bwd_weight" if fma_kernels(geo) else "mt_conv_grad_weight_f32"
+    return f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
 
 
 def _grad_w_macs(node, ins, outs):

@@ -39,7 +39,9 @@ def plan_program(prog: TrainingProgram) -> TrainPlans:
 def generate_training(prog: TrainingProgram, plans: TrainPlans) -> dict[str, str]:
     graphs = [g for g in (prog.micro, prog.apply, prog.infer) if g is not None]
     syms = Symbols(graphs, PREFIX)
-    micro_body = function_body(prog.micro, plans.micro, syms)
+    # The step's convs run the fused multiply-add kernels (runtime/mt_conv_fma.c);
+    # inference keeps the kernels that are bit-identical to compile()'s.
+    micro_body = function_body(prog.micro, plans.micro, syms, fma=True)
     apply_body = function_body(prog.apply, plans.apply, syms) if prog.apply else []
     infer_body = function_body(prog.infer, plans.infer, syms)
     spec = prog.spec

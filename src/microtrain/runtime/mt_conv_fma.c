@@ -5,8 +5,8 @@
  * x[n,c, oh*sh + kh*th + offh, ow*sw + kw*tw + offw], taps outside x skipped.
  * The conv has t = dilation, off = -pad; the transposed conv (as a gather)
  * s = 1, t = -dilation, off = +pad. Output rows are split into the interior
- * columns (every kernel column inside x: 4 channels x 4 pixels in 16 register
- * accumulators, 4 taps unrolled so the shared x loads are fetched once) and
+ * columns (every kernel column inside x: 2 channels x 8 pixels in 16 register
+ * accumulators, 8 taps unrolled so the shared x loads are fetched once) and
  * the border columns (one pixel at a time with the tap range clipped). */
 #include <math.h>
 #include "mt_kernels.h"
@@ -67,87 +67,88 @@ static void mt_corr_sizes(mt_corr *g, const int32_t *geo)
   g->yg = g->yc / g->group;
 }
 
-/* a_rj += u_r * v_j for a 4x4 register block. */
-#define MT_FMA_4X4(u0, u1, u2, u3, v0, v1, v2, v3)                                                  \
+/* a_rj += u_r * v_j for a 2x8 register block. */
+#define MT_FMA_2X8(u0, u1, v0, v1, v2, v3, v4, v5, v6, v7)                                          \
   a00 = fmaf(u0, v0, a00); a01 = fmaf(u0, v1, a01); a02 = fmaf(u0, v2, a02); a03 = fmaf(u0, v3, a03); \
+  a04 = fmaf(u0, v4, a04); a05 = fmaf(u0, v5, a05); a06 = fmaf(u0, v6, a06); a07 = fmaf(u0, v7, a07); \
   a10 = fmaf(u1, v0, a10); a11 = fmaf(u1, v1, a11); a12 = fmaf(u1, v2, a12); a13 = fmaf(u1, v3, a13); \
-  a20 = fmaf(u2, v0, a20); a21 = fmaf(u2, v1, a21); a22 = fmaf(u2, v2, a22); a23 = fmaf(u2, v3, a23); \
-  a30 = fmaf(u3, v0, a30); a31 = fmaf(u3, v1, a31); a32 = fmaf(u3, v2, a32); a33 = fmaf(u3, v3, a33)
+  a14 = fmaf(u1, v4, a14); a15 = fmaf(u1, v5, a15); a16 = fmaf(u1, v6, a16); a17 = fmaf(u1, v7, a17)
 
-#define MT_DECLARE_4X4 float a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33
+#define MT_DECLARE_2X8 float a00, a01, a02, a03, a04, a05, a06, a07, a10, a11, a12, a13, a14, a15, a16, a17
 
 /* ---- correlation (forward conv, stride-1 transposed conv) ------------------- */
 
-/* One kernel tap k (a constant offset after unrolling) of the 4x4 block. */
+/* One kernel tap k (a constant offset after unrolling) of the 2x8 block. */
 #define MT_CORR_TAP(k)                                                                           \
   {                                                                                              \
-    const float u0 = w0[k], u1 = w1[k], u2 = w2[k], u3 = w3[k];                                  \
+    const float u0 = w0[k], u1 = w1[k];                                                          \
     const float v0 = xp[(k) * t], v1 = xp[s + (k) * t], v2 = xp[2 * s + (k) * t], v3 = xp[3 * s + (k) * t]; \
-    MT_FMA_4X4(u0, u1, u2, u3, v0, v1, v2, v3);                                                  \
+    const float v4 = xp[4 * s + (k) * t], v5 = xp[5 * s + (k) * t], v6 = xp[6 * s + (k) * t], v7 = xp[7 * s + (k) * t]; \
+    MT_FMA_2X8(u0, u1, v0, v1, v2, v3, v4, v5, v6, v7);                                         \
   }
 
-/* 4 y channels (weights wr[r], y rows yr[r]) x 4 pixels from column o, every
- * kernel column inside x. x0 points at channel 0 of the group, row of kernel
- * row 0 (may be outside x; only rows [khl, khh) are read), column o's tap 0.
- * s, t are literals at the fast call sites so the taps become fixed offsets. */
+/* 2 y channels (weights wr[0..1], y rows yr[0..1]) x 8 pixels from column o,
+ * every kernel column inside x. x0 points at channel 0 of the group, row of
+ * kernel row 0 (may be outside x; only rows [khl, khh) are read), column o's
+ * tap 0. s, t are literals at the fast call sites so the taps become fixed
+ * offsets and the loads shared by neighbouring taps are fetched once. */
 MT_INLINE void mt_corr_block(const mt_corr *g, const float *x0, const float *const *wr, int32_t khl,
-                             int32_t khh, const float *init, float *const *yr, int32_t o, const int32_t s,
-                             const int32_t t)
+                             int32_t khh, int32_t kwl, int32_t kwh, const float *init, float *const *yr,
+                             int32_t o, const int32_t s, const int32_t t)
 {
   const int32_t in_plane = g->ih * g->iw, row_step = g->th * g->iw, kw = g->kw;
   int32_t c, kh, k;
-  MT_DECLARE_4X4;
-  a00 = a01 = a02 = a03 = init[0];
-  a10 = a11 = a12 = a13 = init[1];
-  a20 = a21 = a22 = a23 = init[2];
-  a30 = a31 = a32 = a33 = init[3];
+  MT_DECLARE_2X8;
+  a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = init[0];
+  a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = init[1];
   for (c = 0; c < g->xg; c++) {
     for (kh = khl; kh < khh; kh++) {
-      const float *xp = x0 + c * in_plane + kh * row_step;
-      const int32_t wo = c * g->w_x + kh * kw;
-      const float *w0 = wr[0] + wo, *w1 = wr[1] + wo, *w2 = wr[2] + wo, *w3 = wr[3] + wo;
-      for (k = 0; k + 4 <= kw; k += 4) {
+      const float *xp = x0 + c * in_plane + kh * row_step + kwl * t;
+      const int32_t wo = c * g->w_x + kh * kw + kwl;
+      const float *w0 = wr[0] + wo, *w1 = wr[1] + wo;
+      for (k = kwl; k + 8 <= kwh; k += 8) {
         MT_CORR_TAP(0) MT_CORR_TAP(1) MT_CORR_TAP(2) MT_CORR_TAP(3)
-        xp += 4 * t;
-        w0 += 4; w1 += 4; w2 += 4; w3 += 4;
+        MT_CORR_TAP(4) MT_CORR_TAP(5) MT_CORR_TAP(6) MT_CORR_TAP(7)
+        xp += 8 * t;
+        w0 += 8; w1 += 8;
       }
-      for (; k < kw; k++) {
+      for (; k < kwh; k++) {
         MT_CORR_TAP(0)
         xp += t;
-        w0++; w1++; w2++; w3++;
+        w0++; w1++;
       }
     }
   }
   yr[0][o] = a00; yr[0][o + 1] = a01; yr[0][o + 2] = a02; yr[0][o + 3] = a03;
+  yr[0][o + 4] = a04; yr[0][o + 5] = a05; yr[0][o + 6] = a06; yr[0][o + 7] = a07;
   yr[1][o] = a10; yr[1][o + 1] = a11; yr[1][o + 2] = a12; yr[1][o + 3] = a13;
-  yr[2][o] = a20; yr[2][o + 1] = a21; yr[2][o + 2] = a22; yr[2][o + 3] = a23;
-  yr[3][o] = a30; yr[3][o + 1] = a31; yr[3][o + 2] = a32; yr[3][o + 3] = a33;
+  yr[1][o + 4] = a14; yr[1][o + 5] = a15; yr[1][o + 6] = a16; yr[1][o + 7] = a17;
 }
 
-/* One pixel o of `rows` (1..4) y channels, kernel columns [kwl, kwh). */
+/* One pixel o of `rows` (1 or 2) y channels, kernel columns [kwl, kwh),
+ * starting from init, or from y itself when init is NULL. */
 static void mt_corr_pixel(const mt_corr *g, const float *x0, const float *const *wr, int32_t rows,
                           int32_t khl, int32_t khh, int32_t kwl, int32_t kwh, const float *init,
                           float *const *yr, int32_t o)
 {
   const int32_t in_plane = g->ih * g->iw, row_step = g->th * g->iw, kw = g->kw, tw = g->tw;
-  float a[4];
+  float a[2] = {0.0f, 0.0f};
   int32_t c, kh, k, r;
-  for (r = 0; r < rows; r++) a[r] = init[r];
+  if (kwl >= kwh && !init) return;
+  for (r = 0; r < rows; r++) a[r] = init ? init[r] : yr[r][o];
   for (c = 0; c < g->xg; c++) {
     for (kh = khl; kh < khh; kh++) {
       const float *xp = x0 + c * in_plane + kh * row_step + o * g->sw;
       const int32_t wo = c * g->w_x + kh * kw;
-      if (rows == 4) {
-        const float *w0 = wr[0] + wo, *w1 = wr[1] + wo, *w2 = wr[2] + wo, *w3 = wr[3] + wo;
-        float b0 = a[0], b1 = a[1], b2 = a[2], b3 = a[3];
+      if (rows == 2) {
+        const float *w0 = wr[0] + wo, *w1 = wr[1] + wo;
+        float b0 = a[0], b1 = a[1];
         for (k = kwl; k < kwh; k++) {
           const float v = xp[k * tw];
           b0 = fmaf(w0[k], v, b0);
           b1 = fmaf(w1[k], v, b1);
-          b2 = fmaf(w2[k], v, b2);
-          b3 = fmaf(w3[k], v, b3);
         }
-        a[0] = b0; a[1] = b1; a[2] = b2; a[3] = b3;
+        a[0] = b0; a[1] = b1;
       } else {
         for (r = 0; r < rows; r++) {
           const float *wp = wr[r] + wo;
@@ -162,9 +163,10 @@ static void mt_corr_pixel(const mt_corr *g, const float *x0, const float *const 
 }
 
 /* One y channel (weights wp, y row yr) x 8 pixels from column o, every kernel
- * column inside x; for channels that do not come in fours (depthwise). */
+ * column inside x; for a channel left without a pair (odd channels per group). */
 MT_INLINE void mt_corr_block8(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
-                              float init, float *yr, int32_t o, const int32_t s, const int32_t t)
+                              int32_t kwl, int32_t kwh, float init, float *yr, int32_t o, const int32_t s,
+                              const int32_t t)
 {
   const int32_t in_plane = g->ih * g->iw, row_step = g->th * g->iw, kw = g->kw;
   int32_t c, kh, k;
@@ -172,9 +174,9 @@ MT_INLINE void mt_corr_block8(const mt_corr *g, const float *x0, const float *wp
   a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = init;
   for (c = 0; c < g->xg; c++) {
     for (kh = khl; kh < khh; kh++) {
-      const float *xp = x0 + c * in_plane + kh * row_step;
+      const float *xp = x0 + c * in_plane + kh * row_step + kwl * t;
       const float *w0 = wp + c * g->w_x + kh * kw;
-      for (k = 0; k < kw; k++) {
+      for (k = kwl; k < kwh; k++) {
         const float u = w0[k];
         a0 = fmaf(u, xp[0], a0);
         a1 = fmaf(u, xp[s], a1);
@@ -192,26 +194,66 @@ MT_INLINE void mt_corr_block8(const mt_corr *g, const float *x0, const float *wp
   yr[o + 4] = a4; yr[o + 5] = a5; yr[o + 6] = a6; yr[o + 7] = a7;
 }
 
-/* The interior block at column o of the 4-channel row: s and t as literals
- * for the common cases (conv stride 1 dilation 1; its transposed conv). */
-static void mt_corr_block4_at(const mt_corr *g, const float *x0, const float *const *wr, int32_t khl,
-                              int32_t khh, const float *init, float *const *yr, int32_t o)
+/* `count` blocks of 8 pixels from column o, kernel columns [kwl, kwh), of a
+ * channel pair: s and t as literals for the common cases (conv stride 1
+ * dilation 1; its transposed conv), one call per row to keep call overhead
+ * out of the blocks. */
+static void mt_corr_pair_blocks(const mt_corr *g, const float *x0, const float *const *wr, int32_t khl,
+                                int32_t khh, int32_t kwl, int32_t kwh, const float *init, float *const *yr,
+                                int32_t o, int32_t count)
 {
-  if (g->sw == 1 && g->tw == 1)
-    mt_corr_block(g, x0 + o, wr, khl, khh, init, yr, o, 1, 1);
-  else if (g->sw == 1 && g->tw == -1)
-    mt_corr_block(g, x0 + o, wr, khl, khh, init, yr, o, 1, -1);
-  else
-    mt_corr_block(g, x0 + o * g->sw, wr, khl, khh, init, yr, o, g->sw, g->tw);
+  const int32_t end = o + 8 * count;
+  if (g->sw == 1 && g->tw == 1) {
+    for (; o < end; o += 8) mt_corr_block(g, x0 + o, wr, khl, khh, kwl, kwh, init, yr, o, 1, 1);
+  } else if (g->sw == 1 && g->tw == -1) {
+    for (; o < end; o += 8) mt_corr_block(g, x0 + o, wr, khl, khh, kwl, kwh, init, yr, o, 1, -1);
+  } else {
+    for (; o < end; o += 8)
+      mt_corr_block(g, x0 + o * g->sw, wr, khl, khh, kwl, kwh, init, yr, o, g->sw, g->tw);
+  }
 }
 
-static void mt_corr_block8_at(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
-                              float init, float *yr, int32_t o)
+/* The same for one channel (a channel left without a pair). */
+static void mt_corr_single_blocks(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
+                                  int32_t kwl, int32_t kwh, float init, float *yr, int32_t o, int32_t count)
 {
-  if (g->sw == 1)
-    mt_corr_block8(g, x0 + o, wp, khl, khh, init, yr, o, 1, g->tw);
+  const int32_t end = o + 8 * count;
+  if (g->sw == 1) {
+    for (; o < end; o += 8) mt_corr_block8(g, x0 + o, wp, khl, khh, kwl, kwh, init, yr, o, 1, g->tw);
+  } else {
+    for (; o < end; o += 8)
+      mt_corr_block8(g, x0 + o * g->sw, wp, khl, khh, kwl, kwh, init, yr, o, g->sw, g->tw);
+  }
+}
+
+static void mt_corr_blocks(const mt_corr *g, const float *x0, const float *const *wr, int32_t pair,
+                           int32_t khl, int32_t khh, int32_t kwl, int32_t kwh, const float *init,
+                           float *const *yr, int32_t o, int32_t count)
+{
+  if (pair)
+    mt_corr_pair_blocks(g, x0, wr, khl, khh, kwl, kwh, init, yr, o, count);
   else
-    mt_corr_block8(g, x0 + o * g->sw, wp, khl, khh, init, yr, o, g->sw, g->tw);
+    mt_corr_single_blocks(g, x0, wr[0], khl, khh, kwl, kwh, init[0], yr[0], o, count);
+}
+
+/* A block of 8 pixels at column o with some kernel columns outside x: the
+ * columns inside x for all 8 pixels run blocked, then each pixel adds its
+ * own other columns. */
+static void mt_corr_border_block(const mt_corr *g, const float *x0, const float *const *wr, int32_t pair,
+                                 int32_t khl, int32_t khh, const float *init, float *const *yr, int32_t o)
+{
+  int32_t lo[8], hi[8], j, cl = 0, ch = g->kw;
+  for (j = 0; j < 8; j++) {
+    mt_taps_inside(g->kw, (o + j) * g->sw + g->offw, g->tw, g->iw, &lo[j], &hi[j]);
+    if (lo[j] > cl) cl = lo[j];
+    if (hi[j] < ch) ch = hi[j];
+  }
+  if (ch < cl) ch = cl;
+  mt_corr_blocks(g, x0, wr, pair, khl, khh, cl, ch, init, yr, o, 1);
+  for (j = 0; j < 8; j++) {
+    mt_corr_pixel(g, x0, wr, 1 + pair, khl, khh, lo[j], hi[j] < cl ? hi[j] : cl, NULL, yr, o + j);
+    mt_corr_pixel(g, x0, wr, 1 + pair, khl, khh, ch > lo[j] ? ch : lo[j], hi[j], NULL, yr, o + j);
+  }
 }
 
 /* Border pixel o: kernel columns clipped to x. */
@@ -224,7 +266,7 @@ static void mt_corr_border(const mt_corr *g, const float *x0, const float *const
 }
 
 /* Output row oh of y channels [m0, m0 + rows) of group gr, image n; [lo, hi)
- * the interior columns. */
+ * the interior columns (every kernel column inside x). */
 static void mt_corr_row(const mt_corr *g, const float *x, const float *w, const float *bias, float *y,
                         int32_t n, int32_t gr, int32_t m0, int32_t rows, int32_t oh, int32_t lo, int32_t hi)
 {
@@ -242,23 +284,31 @@ static void mt_corr_row(const mt_corr *g, const float *x, const float *w, const 
     yr[r] = y + (n * g->yc + m) * g->oh * g->ow + oh * g->ow;
     init[r] = bias ? bias[m] : 0.0f;
   }
-  if (rows == 4 && hi - lo >= 4) {
-    for (o = 0; o < lo; o++) mt_corr_border(g, x0, wr, 4, khl, khh, init, yr, o);
-    /* the last block ends at hi, recomputing a few pixels (same values) */
-    for (o = lo; o < hi; o += 4) mt_corr_block4_at(g, x0, wr, khl, khh, init, yr, o + 4 <= hi ? o : hi - 4);
-    for (o = hi; o < g->ow; o++) mt_corr_border(g, x0, wr, 4, khl, khh, init, yr, o);
-    return;
-  }
-  for (r = 0; r < rows; r++) {
-    const float *const *w1 = wr + r;
-    float *const *y1 = yr + r;
-    if (hi - lo < 8) {
-      for (o = 0; o < g->ow; o++) mt_corr_border(g, x0, w1, 1, khl, khh, init + r, y1, o);
+  for (r = 0; r < rows; r += 2) {
+    const int32_t pair = rows - r >= 2;
+    const float *const *wp = wr + r;
+    float *const *yp = yr + r;
+    if (g->ow < 8) {
+      for (o = 0; o < g->ow; o++) mt_corr_border(g, x0, wp, 1 + pair, khl, khh, init + r, yp, o);
       continue;
     }
-    for (o = 0; o < lo; o++) mt_corr_border(g, x0, w1, 1, khl, khh, init + r, y1, o);
-    for (o = lo; o < hi; o += 8) mt_corr_block8_at(g, x0, wr[r], khl, khh, init[r], yr[r], o + 8 <= hi ? o : hi - 8);
-    for (o = hi; o < g->ow; o++) mt_corr_border(g, x0, w1, 1, khl, khh, init + r, y1, o);
+    /* blocks of 8 from column 0; the last one is moved back to end at the
+     * row's end, recomputing a few pixels (the same values) */
+    o = 0;
+    for (; o < lo && o < g->ow; o += 8)
+      mt_corr_border_block(g, x0, wp, pair, khl, khh, init + r, yp, o + 8 <= g->ow ? o : g->ow - 8);
+    if (o + 8 <= hi) {
+      const int32_t count = (hi - o) / 8;
+      mt_corr_blocks(g, x0, wp, pair, khl, khh, 0, g->kw, init + r, yp, o, count);
+      o += 8 * count;
+    }
+    for (; o < g->ow; o += 8) {
+      const int32_t ob = o + 8 <= g->ow ? o : g->ow - 8;
+      if (ob >= lo && ob + 8 <= hi)
+        mt_corr_blocks(g, x0, wp, pair, khl, khh, 0, g->kw, init + r, yp, ob, 1);
+      else
+        mt_corr_border_block(g, x0, wp, pair, khl, khh, init + r, yp, ob);
+    }
   }
 }
 
@@ -313,48 +363,52 @@ void mt_conv2d_f32_bwd_input(const float *MT_RESTRICT x, const float *MT_RESTRIC
 
 /* ---- weight gradient --------------------------------------------------------
  * dw[m,c,kh,kw] = sum_{n,oh,ow} dy[n,m,oh,ow] * x[n,c, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw].
- * Block: 4 output channels (dy rows) x 4 kernel columns; over one output row,
- * the pixels where all 4 columns are inside x run 4 at a time, the others
- * (the border of each column) one at a time. */
+ * Block: 2 output channels (dy rows) x 8 kernel columns in 16 accumulators;
+ * over one output row, the pixels where all 8 columns are inside x run 8 at a
+ * time (the x loads shared by neighbouring pixels fetched once), the others (the border of each column) one at a time. */
 
-/* One output pixel j (a constant offset after unrolling) of the 4x4 block. */
+#define MT_WT 8   /* kernel columns per block */
+
+/* One output pixel j (a constant offset after unrolling) of the 2x8 block. */
 #define MT_GRADW_PIX(j)                                                                          \
   {                                                                                              \
-    const float u0 = d0[j], u1 = d1[j], u2 = d2[j], u3 = d3[j];                                  \
+    const float u0 = d0[j], u1 = d1[j];                                                          \
     const float v0 = xp[(j) * s], v1 = xp[(j) * s + t], v2 = xp[(j) * s + 2 * t], v3 = xp[(j) * s + 3 * t]; \
-    MT_FMA_4X4(u0, u1, u2, u3, v0, v1, v2, v3);                                                  \
+    const float v4 = xp[(j) * s + 4 * t], v5 = xp[(j) * s + 5 * t], v6 = xp[(j) * s + 6 * t], v7 = xp[(j) * s + 7 * t]; \
+    MT_FMA_2X8(u0, u1, v0, v1, v2, v3, v4, v5, v6, v7);                                         \
   }
 
-/* acc (4x4, row-major by channel) += over pixels [lo, hi) of one row; dr[r]
- * the dy rows, xp the x row at pixel 0's first tap of the block. */
+/* acc (2x8, row-major by channel) += over pixels [lo, hi) of one row; dr[r]
+ * the dy rows, xrow the x row at pixel 0's first tap of the block. */
 MT_INLINE void mt_gradw_block(float *acc, const float *const *dr, const float *xrow, int32_t lo, int32_t hi,
                               const int32_t s, const int32_t t)
 {
-  const float *d0 = dr[0] + lo, *d1 = dr[1] + lo, *d2 = dr[2] + lo, *d3 = dr[3] + lo;
+  const float *d0 = dr[0] + lo, *d1 = dr[1] + lo;
   const float *xp = xrow + lo * s;
   int32_t o;
-  MT_DECLARE_4X4;
+  MT_DECLARE_2X8;
   a00 = acc[0]; a01 = acc[1]; a02 = acc[2]; a03 = acc[3];
-  a10 = acc[4]; a11 = acc[5]; a12 = acc[6]; a13 = acc[7];
-  a20 = acc[8]; a21 = acc[9]; a22 = acc[10]; a23 = acc[11];
-  a30 = acc[12]; a31 = acc[13]; a32 = acc[14]; a33 = acc[15];
-  for (o = lo; o + 4 <= hi; o += 4) {
+  a04 = acc[4]; a05 = acc[5]; a06 = acc[6]; a07 = acc[7];
+  a10 = acc[8]; a11 = acc[9]; a12 = acc[10]; a13 = acc[11];
+  a14 = acc[12]; a15 = acc[13]; a16 = acc[14]; a17 = acc[15];
+  for (o = lo; o + 8 <= hi; o += 8) {
     MT_GRADW_PIX(0) MT_GRADW_PIX(1) MT_GRADW_PIX(2) MT_GRADW_PIX(3)
-    d0 += 4; d1 += 4; d2 += 4; d3 += 4;
-    xp += 4 * s;
+    MT_GRADW_PIX(4) MT_GRADW_PIX(5) MT_GRADW_PIX(6) MT_GRADW_PIX(7)
+    d0 += 8; d1 += 8;
+    xp += 8 * s;
   }
   for (; o < hi; o++) {
     MT_GRADW_PIX(0)
-    d0++; d1++; d2++; d3++;
+    d0++; d1++;
     xp += s;
   }
   acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03;
-  acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13;
-  acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23;
-  acc[12] = a30; acc[13] = a31; acc[14] = a32; acc[15] = a33;
+  acc[4] = a04; acc[5] = a05; acc[6] = a06; acc[7] = a07;
+  acc[8] = a10; acc[9] = a11; acc[10] = a12; acc[11] = a13;
+  acc[12] = a14; acc[13] = a15; acc[14] = a16; acc[15] = a17;
 }
 
-/* acc[r*4 + tap] += over pixels [lo, hi) for `rows` channels and one tap
+/* acc[r*MT_WT + tap] += over pixels [lo, hi) for `rows` channels and one tap
  * (x row at pixel 0 of that tap). */
 static void mt_gradw_tap(float *acc, const float *const *dr, int32_t rows, const float *xtap, int32_t lo,
                          int32_t hi, int32_t s)
@@ -362,9 +416,18 @@ static void mt_gradw_tap(float *acc, const float *const *dr, int32_t rows, const
   int32_t r, o;
   for (r = 0; r < rows; r++) {
     const float *d = dr[r];
-    float a = acc[r * 4];
-    for (o = lo; o < hi; o++) a = fmaf(d[o], xtap[o * s], a);
-    acc[r * 4] = a;
+    float a = acc[r * MT_WT];
+    o = lo;
+    if (s == 1) {
+      for (; o + 4 <= hi; o += 4) {
+        a = fmaf(d[o], xtap[o], a);
+        a = fmaf(d[o + 1], xtap[o + 1], a);
+        a = fmaf(d[o + 2], xtap[o + 2], a);
+        a = fmaf(d[o + 3], xtap[o + 3], a);
+      }
+    }
+    for (; o < hi; o++) a = fmaf(d[o], xtap[o * s], a);
+    acc[r * MT_WT] = a;
   }
 }
 
@@ -373,11 +436,11 @@ static void mt_gradw_tap(float *acc, const float *const *dr, int32_t rows, const
 static void mt_gradw_run_block(const mt_corr *g, const float *x, const float *dy, float *dw, int32_t gr,
                                int32_t m0, int32_t rows, int32_t c, int32_t kh, int32_t k0, int32_t taps)
 {
-  float acc[16];
-  const float *dr[4];
-  int32_t lo[4], hi[4], i, r, n, oh, ohl, ohh;
+  float acc[2 * MT_WT];
+  const float *dr[2];
+  int32_t lo[MT_WT], hi[MT_WT], i, r, n, oh, ohl, ohh;
   const int32_t in_plane = g->ih * g->iw, out_plane = g->oh * g->ow;
-  for (i = 0; i < 16; i++) acc[i] = 0.0f;
+  for (i = 0; i < 2 * MT_WT; i++) acc[i] = 0.0f;
   for (i = 0; i < taps; i++)
     mt_taps_inside(g->ow, (k0 + i) * g->tw + g->offw, g->sw, g->iw, &lo[i], &hi[i]);
   mt_taps_inside(g->oh, kh * g->th + g->offh, g->sh, g->ih, &ohl, &ohh);
@@ -386,19 +449,19 @@ static void mt_gradw_run_block(const mt_corr *g, const float *x, const float *dy
     for (oh = ohl; oh < ohh; oh++) {
       /* x row of this output row at kernel column k0, pixel 0 (may start outside) */
       const float *xrow = xc + (oh * g->sh + kh * g->th + g->offh) * g->iw + k0 * g->tw + g->offw;
-      for (r = 0; r < 4; r++)
+      for (r = 0; r < 2; r++)
         dr[r] = dy + (n * g->yc + gr * g->yg + m0 + (r < rows ? r : 0)) * out_plane + oh * g->ow;
-      if (rows == 4 && taps == 4) {
-        /* pixels with all 4 columns inside x: [lo of the first, hi of the last) */
-        const int32_t blo = lo[0], bhi = hi[3] > blo ? hi[3] : blo;
+      if (rows == 2 && taps == MT_WT) {
+        /* pixels with all columns inside x: [lo of the first, hi of the last) */
+        const int32_t blo = lo[0], bhi = hi[MT_WT - 1] > blo ? hi[MT_WT - 1] : blo;
         if (g->sw == 1 && g->tw == 1)
           mt_gradw_block(acc, dr, xrow, blo, bhi, 1, 1);
         else
           mt_gradw_block(acc, dr, xrow, blo, bhi, g->sw, g->tw);
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < MT_WT; i++) {
           const float *xt = xrow + i * g->tw;
-          mt_gradw_tap(acc + i, dr, 4, xt, lo[i], hi[i] < blo ? hi[i] : blo, g->sw);
-          mt_gradw_tap(acc + i, dr, 4, xt, lo[i] > bhi ? lo[i] : bhi, hi[i], g->sw);
+          mt_gradw_tap(acc + i, dr, 2, xt, lo[i], hi[i] < blo ? hi[i] : blo, g->sw);
+          mt_gradw_tap(acc + i, dr, 2, xt, lo[i] > bhi ? lo[i] : bhi, hi[i], g->sw);
         }
       } else {
         for (i = 0; i < taps; i++) mt_gradw_tap(acc + i, dr, rows, xrow + i * g->tw, lo[i], hi[i], g->sw);
@@ -407,7 +470,7 @@ static void mt_gradw_run_block(const mt_corr *g, const float *x, const float *dy
   }
   for (r = 0; r < rows; r++)
     for (i = 0; i < taps; i++)
-      dw[(((gr * g->yg + m0 + r) * g->xg + c) * g->kh + kh) * g->kw + k0 + i] = acc[r * 4 + i];
+      dw[(((gr * g->yg + m0 + r) * g->xg + c) * g->kh + kh) * g->kw + k0 + i] = acc[r * MT_WT + i];
 }
 
 void mt_conv2d_f32_bwd_weight(const float *MT_RESTRICT x, const float *MT_RESTRICT dy,
@@ -423,12 +486,12 @@ void mt_conv2d_f32_bwd_weight(const float *MT_RESTRICT x, const float *MT_RESTRI
   g.offh = -geo[MT_CONV_PAD + 1];
   g.offw = -geo[MT_CONV_PAD + 2];
   for (gr = 0; gr < g.group; gr++) {
-    for (m0 = 0; m0 < g.yg; m0 += 4) {
-      const int32_t rows = g.yg - m0 < 4 ? g.yg - m0 : 4;
+    for (m0 = 0; m0 < g.yg; m0 += 2) {
+      const int32_t rows = g.yg - m0 < 2 ? g.yg - m0 : 2;
       for (c = 0; c < g.xg; c++) {
         for (kh = 0; kh < g.kh; kh++) {
-          for (k0 = 0; k0 < g.kw; k0 += 4) {
-            const int32_t taps = g.kw - k0 < 4 ? g.kw - k0 : 4;
+          for (k0 = 0; k0 < g.kw; k0 += MT_WT) {
+            const int32_t taps = g.kw - k0 < MT_WT ? g.kw - k0 : MT_WT;
             mt_gradw_run_block(&g, x, dy, dw, gr, m0, rows, c, kh, k0, taps);
           }
         }

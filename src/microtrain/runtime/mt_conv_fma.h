@@ -12,7 +12,7 @@
 #define MT_CONV_FMA_H
 
 /* Forward conv, any groups, strides, dilations, pads; same arguments and
- * result (within rounding) as mt_conv_f32. 4 output channels x 4 output
+ * result (within rounding) as mt_conv_f32. 2 output channels x 8 output
  * pixels per register block; border columns (taps in the padding) apart. */
 void mt_conv2d_f32_fwd_fma(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                            float *MT_RESTRICT y, const int32_t *geo);
@@ -25,7 +25,7 @@ void mt_conv2d_f32_bwd_input(const float *MT_RESTRICT x, const float *MT_RESTRIC
                              float *MT_RESTRICT y, const int32_t *geo);
 
 /* Weight gradient, same arguments and result (within rounding) as
- * mt_conv_grad_weight_f32: 4 output channels x 4 kernel columns per register
+ * mt_conv_grad_weight_f32: 2 output channels x 8 kernel columns per register
  * block, summed over the batch and the output pixels. */
 void mt_conv2d_f32_bwd_weight(const float *MT_RESTRICT x, const float *MT_RESTRICT dy,
                               float *MT_RESTRICT dw, const int32_t *geo);

@@ -2,7 +2,7 @@
 training step of the EEGNet-family model on an emulated core (QEMU counts).
 
     python bench/training_instructions.py                      # rv32imfc, 8 x 1000, 4 classes
-    python bench/training_instructions.py -t cortex-m4 --samples 500
+    python bench/training_instructions.py -t cortex-m7     # cortex-m4's 256 KB SRAM is too small
     MICROTRAIN_KERNELS=reference python bench/training_instructions.py   # the plain kernels
 
 Model: `microtrain.models.eegnet` (temporal conv first, per-sample norm
@@ -58,8 +58,11 @@ def main():
     args = ap.parse_args()
     shape = dict(chans=args.chans, samples=args.samples, classes=args.classes)
     proto = eegnet.export(norm="layer", **shape)
-    tr = microtrain.compile_training(proto, strategy="full", optimizer="sgd", lr=1e-3, batch=1,
-                                     target=args.target)
+    try:
+        tr = microtrain.compile_training(proto, strategy="full", optimizer="sgd", lr=1e-3, batch=1,
+                                         target=args.target)
+    except microtrain.MicrotrainError as exc:     # e.g. does not fit cortex-m4's 256 KB SRAM
+        raise SystemExit(f"bench: {exc}")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(eegnet.input_shape(1, **shape)).astype(np.float32)
     y = np.array([1])

@@ -196,13 +196,14 @@ def test_training_step_uses_fma_kernels_and_matches_reference_kernels(monkeypatc
     assert any(not np.array_equal(fp[k], fast.program.state_init[k]) for k in fp)
 
 
-def test_training_step_on_rv32imfc_equals_host():
+@pytest.mark.parametrize("target", ["rv32imfc", "cortex-m4"])
+def test_training_step_on_target_equals_host(target):
     proto = small_eegnet()
     host = microtrain.compile_training(proto, strategy="full", optimizer="sgd", lr=0.05, batch=1)
-    dev = microtrain.compile_training(proto, strategy="full", optimizer="sgd", lr=0.05, batch=1, target="rv32imfc")
+    dev = microtrain.compile_training(proto, strategy="full", optimizer="sgd", lr=0.05, batch=1, target=target)
     x, y = eeg_batch(1, seed=3)
     np.testing.assert_allclose(dev.step(x, y), host.step(x, y), rtol=1e-6)
     hp, dp = host.parameters(), dev.parameters()
     for name in hp:
-        # fmaf is exact on both (fmadd.s vs glibc); only expf/logf differ by ulps
+        # fmaf is exact everywhere (fmadd.s / vfma.f32 / glibc); only expf/logf differ by ulps
         np.testing.assert_allclose(dp[name], hp[name], rtol=1e-5, atol=1e-7, err_msg=name)

@@ -5,8 +5,11 @@ optional bias, run-time or constant weights. The reference kernel,
 as 3D with unit leading dims); 1-D/2-D convs lower to a fast path chosen from
 the geometry (`conv_kernel`): `mt_conv_pointwise_f32` (1x1, a GEMM),
 `mt_dwconv2d_f32` (depthwise) or `mt_conv2d_f32_fast` (the rest), all
-bit-identical to the reference; MICROTRAIN_KERNELS=reference forces it. The
-geometry helpers here are shared with ConvTranspose (conv_transpose.py)."""
+bit-identical to the reference; MICROTRAIN_KERNELS=reference forces it. In a
+training step (LowerCtx.fma) 1-D/2-D convs and their weight gradients run the
+fused multiply-add kernels of runtime/mt_conv_fma.c instead (within tolerance
+of the reference, not bit-identical). The geometry helpers here are shared
+with ConvTranspose (conv_transpose.py)."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,9 @@
 """ConvTranspose over 1, 2 or 3 spatial dims: strides, dilations, pads,
 output_padding, output_shape (pads then derived), auto_pad, groups, optional
 bias. Lowered to `mt_conv_transpose_f32` (a scatter-accumulate kernel that
-shares its geometry table with Conv, see conv.py)."""
+shares its geometry table with Conv, see conv.py); in a training step a
+stride-1 one runs the gather kernel `mt_conv2d_f32_bwd_input` (fused
+multiply-adds, runtime/mt_conv_fma.c)."""
 from __future__ import annotations
 
 import math

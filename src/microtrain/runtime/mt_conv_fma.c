@@ -194,6 +194,52 @@ MT_INLINE void mt_corr_block8(const mt_corr *g, const float *x0, const float *wp
   yr[o + 4] = a4; yr[o + 5] = a5; yr[o + 6] = a6; yr[o + 7] = a7;
 }
 
+/* One kernel tap k (a constant offset after unrolling) of the 1x16 block. */
+#define MT_CORR_TAP16(k)                                                                         \
+  {                                                                                              \
+    const float u = w0[k];                                                                       \
+    a0 = fmaf(u, xp[(k) * t], a0); a1 = fmaf(u, xp[s + (k) * t], a1);                            \
+    a2 = fmaf(u, xp[2 * s + (k) * t], a2); a3 = fmaf(u, xp[3 * s + (k) * t], a3);                \
+    a4 = fmaf(u, xp[4 * s + (k) * t], a4); a5 = fmaf(u, xp[5 * s + (k) * t], a5);                \
+    a6 = fmaf(u, xp[6 * s + (k) * t], a6); a7 = fmaf(u, xp[7 * s + (k) * t], a7);                \
+    a8 = fmaf(u, xp[8 * s + (k) * t], a8); a9 = fmaf(u, xp[9 * s + (k) * t], a9);                \
+    a10 = fmaf(u, xp[10 * s + (k) * t], a10); a11 = fmaf(u, xp[11 * s + (k) * t], a11);          \
+    a12 = fmaf(u, xp[12 * s + (k) * t], a12); a13 = fmaf(u, xp[13 * s + (k) * t], a13);          \
+    a14 = fmaf(u, xp[14 * s + (k) * t], a14); a15 = fmaf(u, xp[15 * s + (k) * t], a15);          \
+  }
+
+/* One y channel x 16 pixels from column o (a channel without a pair in a row
+ * of at least 16 pixels: depthwise layers), 4 taps unrolled. */
+MT_INLINE void mt_corr_block16(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
+                               int32_t kwl, int32_t kwh, float init, float *yr, int32_t o, const int32_t s,
+                               const int32_t t)
+{
+  const int32_t in_plane = g->ih * g->iw, row_step = g->th * g->iw, kw = g->kw;
+  int32_t c, kh, k;
+  float a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15;
+  a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = init;
+  for (c = 0; c < g->xg; c++) {
+    for (kh = khl; kh < khh; kh++) {
+      const float *xp = x0 + c * in_plane + kh * row_step + kwl * t;
+      const float *w0 = wp + c * g->w_x + kh * kw + kwl;
+      for (k = kwl; k + 4 <= kwh; k += 4) {
+        MT_CORR_TAP16(0) MT_CORR_TAP16(1) MT_CORR_TAP16(2) MT_CORR_TAP16(3)
+        xp += 4 * t;
+        w0 += 4;
+      }
+      for (; k < kwh; k++) {
+        MT_CORR_TAP16(0)
+        xp += t;
+        w0++;
+      }
+    }
+  }
+  yr[o] = a0; yr[o + 1] = a1; yr[o + 2] = a2; yr[o + 3] = a3;
+  yr[o + 4] = a4; yr[o + 5] = a5; yr[o + 6] = a6; yr[o + 7] = a7;
+  yr[o + 8] = a8; yr[o + 9] = a9; yr[o + 10] = a10; yr[o + 11] = a11;
+  yr[o + 12] = a12; yr[o + 13] = a13; yr[o + 14] = a14; yr[o + 15] = a15;
+}
+
 /* `count` blocks of 8 pixels from column o, kernel columns [kwl, kwh), of a
  * channel pair: s and t as literals for the common cases (conv stride 1
  * dilation 1; its transposed conv), one call per row to keep call overhead
@@ -213,7 +259,7 @@ static void mt_corr_pair_blocks(const mt_corr *g, const float *x0, const float *
   }
 }
 
-/* The same for one channel (a channel left without a pair). */
+/* The same for one channel (a channel left without a pair): blocks of 8. */
 static void mt_corr_single_blocks(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
                                   int32_t kwl, int32_t kwh, float init, float *yr, int32_t o, int32_t count)
 {
@@ -226,31 +272,51 @@ static void mt_corr_single_blocks(const mt_corr *g, const float *x0, const float
   }
 }
 
+/* ... and blocks of 16. */
+static void mt_corr_single16_blocks(const mt_corr *g, const float *x0, const float *wp, int32_t khl,
+                                    int32_t khh, int32_t kwl, int32_t kwh, float init, float *yr, int32_t o,
+                                    int32_t count)
+{
+  const int32_t end = o + 16 * count;
+  if (g->sw == 1 && g->tw == 1) {
+    for (; o < end; o += 16) mt_corr_block16(g, x0 + o, wp, khl, khh, kwl, kwh, init, yr, o, 1, 1);
+  } else if (g->sw == 1 && g->tw == -1) {
+    for (; o < end; o += 16) mt_corr_block16(g, x0 + o, wp, khl, khh, kwl, kwh, init, yr, o, 1, -1);
+  } else {
+    for (; o < end; o += 16)
+      mt_corr_block16(g, x0 + o * g->sw, wp, khl, khh, kwl, kwh, init, yr, o, g->sw, g->tw);
+  }
+}
+
+/* `count` blocks of `width` pixels (8 for a pair, 8 or 16 for one channel). */
 static void mt_corr_blocks(const mt_corr *g, const float *x0, const float *const *wr, int32_t pair,
-                           int32_t khl, int32_t khh, int32_t kwl, int32_t kwh, const float *init,
+                           int32_t width, int32_t khl, int32_t khh, int32_t kwl, int32_t kwh, const float *init,
                            float *const *yr, int32_t o, int32_t count)
 {
   if (pair)
     mt_corr_pair_blocks(g, x0, wr, khl, khh, kwl, kwh, init, yr, o, count);
+  else if (width == 16)
+    mt_corr_single16_blocks(g, x0, wr[0], khl, khh, kwl, kwh, init[0], yr[0], o, count);
   else
     mt_corr_single_blocks(g, x0, wr[0], khl, khh, kwl, kwh, init[0], yr[0], o, count);
 }
 
-/* A block of 8 pixels at column o with some kernel columns outside x: the
- * columns inside x for all 8 pixels run blocked, then each pixel adds its
+/* A block of `width` pixels at column o with some kernel columns outside x:
+ * the columns inside x for all its pixels run blocked, then each pixel adds its
  * own other columns. */
 static void mt_corr_border_block(const mt_corr *g, const float *x0, const float *const *wr, int32_t pair,
-                                 int32_t khl, int32_t khh, const float *init, float *const *yr, int32_t o)
+                                 int32_t width, int32_t khl, int32_t khh, const float *init, float *const *yr,
+                                 int32_t o)
 {
-  int32_t lo[8], hi[8], j, cl = 0, ch = g->kw;
-  for (j = 0; j < 8; j++) {
+  int32_t lo[16], hi[16], j, cl = 0, ch = g->kw;
+  for (j = 0; j < width; j++) {
     mt_taps_inside(g->kw, (o + j) * g->sw + g->offw, g->tw, g->iw, &lo[j], &hi[j]);
     if (lo[j] > cl) cl = lo[j];
     if (hi[j] < ch) ch = hi[j];
   }
   if (ch < cl) ch = cl;
-  mt_corr_blocks(g, x0, wr, pair, khl, khh, cl, ch, init, yr, o, 1);
-  for (j = 0; j < 8; j++) {
+  mt_corr_blocks(g, x0, wr, pair, width, khl, khh, cl, ch, init, yr, o, 1);
+  for (j = 0; j < width; j++) {
     mt_corr_pixel(g, x0, wr, 1 + pair, khl, khh, lo[j], hi[j] < cl ? hi[j] : cl, NULL, yr, o + j);
     mt_corr_pixel(g, x0, wr, 1 + pair, khl, khh, ch > lo[j] ? ch : lo[j], hi[j], NULL, yr, o + j);
   }
@@ -288,26 +354,27 @@ static void mt_corr_row(const mt_corr *g, const float *x, const float *w, const 
     const int32_t pair = rows - r >= 2;
     const float *const *wp = wr + r;
     float *const *yp = yr + r;
-    if (g->ow < 8) {
+    const int32_t bw = pair || g->ow < 16 ? 8 : 16;   /* block width */
+    if (g->ow < bw) {
       for (o = 0; o < g->ow; o++) mt_corr_border(g, x0, wp, 1 + pair, khl, khh, init + r, yp, o);
       continue;
     }
-    /* blocks of 8 from column 0; the last one is moved back to end at the
+    /* blocks of bw from column 0; the last one is moved back to end at the
      * row's end, recomputing a few pixels (the same values) */
     o = 0;
-    for (; o < lo && o < g->ow; o += 8)
-      mt_corr_border_block(g, x0, wp, pair, khl, khh, init + r, yp, o + 8 <= g->ow ? o : g->ow - 8);
-    if (o + 8 <= hi) {
-      const int32_t count = (hi - o) / 8;
-      mt_corr_blocks(g, x0, wp, pair, khl, khh, 0, g->kw, init + r, yp, o, count);
-      o += 8 * count;
+    for (; o < lo && o < g->ow; o += bw)
+      mt_corr_border_block(g, x0, wp, pair, bw, khl, khh, init + r, yp, o + bw <= g->ow ? o : g->ow - bw);
+    if (o + bw <= hi) {
+      const int32_t count = (hi - o) / bw;
+      mt_corr_blocks(g, x0, wp, pair, bw, khl, khh, 0, g->kw, init + r, yp, o, count);
+      o += bw * count;
     }
-    for (; o < g->ow; o += 8) {
-      const int32_t ob = o + 8 <= g->ow ? o : g->ow - 8;
-      if (ob >= lo && ob + 8 <= hi)
-        mt_corr_blocks(g, x0, wp, pair, khl, khh, 0, g->kw, init + r, yp, ob, 1);
+    for (; o < g->ow; o += bw) {
+      const int32_t ob = o + bw <= g->ow ? o : g->ow - bw;
+      if (ob >= lo && ob + bw <= hi)
+        mt_corr_blocks(g, x0, wp, pair, bw, khl, khh, 0, g->kw, init + r, yp, ob, 1);
       else
-        mt_corr_border_block(g, x0, wp, pair, khl, khh, init + r, yp, ob);
+        mt_corr_border_block(g, x0, wp, pair, bw, khl, khh, init + r, yp, ob);
     }
   }
 }

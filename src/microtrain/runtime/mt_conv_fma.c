@@ -88,7 +88,7 @@ static void mt_corr_sizes(mt_corr *g, const int32_t *geo)
   }
 
 /* 2 y channels (weights wr[0..1], y rows yr[0..1]) x 8 pixels from column o,
- * every kernel column inside x. x0 points at channel 0 of the group, row of
+ * kernel columns [kwl, kwh) (all inside x for these pixels). x0 points at channel 0 of the group, row of
  * kernel row 0 (may be outside x; only rows [khl, khh) are read), column o's
  * tap 0. s, t are literals at the fast call sites so the taps become fixed
  * offsets and the loads shared by neighbouring taps are fetched once. */
@@ -162,8 +162,8 @@ static void mt_corr_pixel(const mt_corr *g, const float *x0, const float *const 
   for (r = 0; r < rows; r++) yr[r][o] = a[r];
 }
 
-/* One y channel (weights wp, y row yr) x 8 pixels from column o, every kernel
- * column inside x; for a channel left without a pair (odd channels per group). */
+/* One y channel (weights wp, y row yr) x 8 pixels from column o, kernel
+ * columns [kwl, kwh); for a channel without a pair in a row of 8 to 15 pixels. */
 MT_INLINE void mt_corr_block8(const mt_corr *g, const float *x0, const float *wp, int32_t khl, int32_t khh,
                               int32_t kwl, int32_t kwh, float init, float *yr, int32_t o, const int32_t s,
                               const int32_t t)

@@ -27,8 +27,7 @@ import numpy as np
 
 import microtrain
 from microtrain.models import eegnet
-from microtrain.ops.registry import get_op
-from microtrain.ops.registry import Value
+from microtrain.ops.registry import Value, get_op
 
 MAC_OPS = ("Conv", "ConvTranspose", "mt.ConvGradW", "Gemm", "MatMul")
 
@@ -41,11 +40,6 @@ def node_macs(graph) -> dict[str, int]:
         outs = [graph.type_of(o) for o in node.outputs if o]
         out[node.name] = int(op.macs(node, ins, outs)) if op.macs else 0
     return out
-
-
-def kind(row) -> str:
-    """Group rows by op, forward and backward apart (backward nodes are named after their gradients)."""
-    return row.op
 
 
 def main():
@@ -81,7 +75,7 @@ def main():
         flop = 2 * m if r.op in MAC_OPS else 0
         total_flop += flop
         total_flop_all += flop if r.op in MAC_OPS else m
-        k = by_kind.setdefault(kind(r), [0, 0, 0])
+        k = by_kind.setdefault(r.op, [0, 0, 0])   # op kinds: backward nodes have their own ops
         k[0] += m
         k[1] += flop
         k[2] += r.instructions

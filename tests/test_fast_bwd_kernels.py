@@ -7,6 +7,7 @@ kernels within the float tolerance, not bit for bit (docs/training.md)."""
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 
 import numpy as np
@@ -32,8 +33,10 @@ def lib():
     srcs = [RUNTIME_DIR / "mt_conv.c", RUNTIME_DIR / "mt_conv_fma.c", RUNTIME_DIR / "mt_matmul.c"]
     newest = max(p.stat().st_mtime for p in RUNTIME_DIR.iterdir())
     if not so.exists() or so.stat().st_mtime < newest:
+        tmp = out / f"libmt_conv.{os.getpid()}.so"     # built apart, then renamed: xdist workers race
         subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Werror", "-ffp-contract=off", "-fPIC", "-shared",
-                        "-I", str(RUNTIME_DIR), *map(str, srcs), "-lm", "-o", str(so)], check=True)
+                        "-I", str(RUNTIME_DIR), *map(str, srcs), "-lm", "-o", str(tmp)], check=True)
+        os.replace(tmp, so)
     return ctypes.CDLL(str(so))
 
 

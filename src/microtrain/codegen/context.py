@@ -14,8 +14,11 @@ class LowerCtx:
     def __init__(self, node: Node, ins: list[Value], outs: list[TensorType],
                  in_ptrs: list[Optional[str]], out_ptrs: list[str],
                  scratch_ptr: Optional[str], tables: "TableSink", cores: int = 1,
-                 scratch_bytes: int = 0):
+                 scratch_bytes: int = 0, fma: bool = False):
         self.node = node
+        # Whether kernels may accumulate with fused multiply-adds (training
+        # steps): not bit-identical to the reference kernels, within tolerance.
+        self.fma = fma
         self.ins = ins
         self.outs = outs
         self._in_ptrs = in_ptrs

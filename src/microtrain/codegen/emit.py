@@ -49,7 +49,7 @@ class Symbols:
 
 
 def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, cores: int = 1,
-                  parallel: str = "threads") -> list[str]:
+                  parallel: str = "threads", fma: bool = False) -> list[str]:
     """C statements running `graph` once: inputs[]/outputs[] are the caller's
     buffers, activations live in the shared arena at the planned offsets.
 
@@ -57,7 +57,8 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, cores: int = 1,
     the body of one core's function (every core runs every layer, each doing
     its share, then a barrier; ops without a parallel kernel run on core 0).
     parallel="sequential" (emulators run one core): each layer runs core
-    0..N-1's shares in turn, with an MT_CORE_END(i) marker after each."""
+    0..N-1's shares in turn, with an MT_CORE_END(i) marker after each.
+    `fma`: ops may lower to fused multiply-add kernels (LowerCtx.fma)."""
     body: list[str] = []
     threads = cores > 1 and parallel == "threads"
     sequential = cores > 1 and not threads
@@ -96,7 +97,7 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, cores: int = 1,
                            [ptr(i) if i else None for i in node.inputs],
                            [ptr(o) for o in node.outputs if o],
                            f"({syms.arena} + {plan.buffers[sc].offset})" if sc is not None else None,
-                           syms.tables, cores, plan.buffers[sc].size if sc is not None else 0)
+                           syms.tables, cores, plan.buffers[sc].size if sc is not None else 0, fma=fma)
             code = op.lower(node, ctx).strip().splitlines()
             if cores > 1 and not ctx.used_par:   # no parallel kernel: core 0 does it all
                 code = ["if (par.core_id == 0) {", *("  " + c for c in code), "}"]

@@ -20,6 +20,7 @@
 #include "mt_parallel.h"
 #include "mt_eltwise.h"
 #include "mt_conv.h"
+#include "mt_conv_fma.h"
 #include "mt_matmul.h"
 #include "mt_norm.h"
 #include "mt_pool.h"

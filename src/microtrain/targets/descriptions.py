@@ -70,6 +70,10 @@ class Target:
     # estimate (emulators run one core; see docs/targets.md "Multi-core").
     cores: int = 1
     barrier_instructions: int = 0
+    # fmaf() is one instruction (FPU with fused multiply-add, or the host's
+    # libm): training steps then use the FMA conv kernels (runtime/mt_conv_fma.c).
+    # Without an FPU it is a long software routine, so they keep the others.
+    hardware_fma: bool = True
 
     @property
     def is_host(self) -> bool:
@@ -125,7 +129,7 @@ def _riscv(name: str, description: str, march: str, mabi: str, cpu: str,
         memory=memory,
         emulator=Emulator("qemu-system-riscv32", "virt", _VIRT_FLASH, _VIRT_RAM,
                           extra_args=("-bios", "none", "-cpu", cpu)),
-        float_abi=float_abi, notes=notes)
+        float_abi=float_abi, notes=notes, hardware_fma="f" in march[len("rv32"):])
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (

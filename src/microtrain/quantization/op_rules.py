@@ -49,6 +49,27 @@ def quantize_weight(w: np.ndarray, axis: int, per_channel: bool):
     return q, scale
 
 
+def given_weight(ctx: QuantCtx, node, name: str, axis: int, transpose: bool = False):
+    """The integer form an imported model gave this weight (QDQ / QLinear):
+    (int8 values, per-channel scales along `axis` after the optional
+    transpose), or None to quantize the float weight here."""
+    given = ctx.options.get("given", {}).get(name)
+    if given is None:
+        return None
+    q, scale, q_axis = given
+    if q.dtype != np.int8:
+        raise QuantizationError(f"{node_label(node)}: weight '{name}' is {q.dtype}; int8/uint8 weights only")
+    if transpose:
+        q, q_axis = q.T, (1 - q_axis if q.ndim == 2 else q_axis)
+    channels = q.shape[axis]
+    if scale.size == 1:
+        scale = np.full(channels, float(scale[0]))
+    elif q_axis != axis or scale.size != channels:
+        raise QuantizationError(f"{node_label(node)}: weight '{name}' is quantized per channel along axis "
+                                f"{q_axis}; microtrain takes per-output-channel scales (axis {axis})")
+    return q, scale.astype(np.float64)
+
+
 def _const(ctx: QuantCtx, node, index, what):
     name = node.inputs[index] if index < len(node.inputs) else ""
     if not name:
@@ -70,7 +91,7 @@ def _conv(node, act, ctx: QuantCtx):
     sx, zx = ctx.q(x)
     out = _out(node, act)
     sy, zy = ctx.out_params(out)
-    wq, sw = quantize_weight(w, 0, ctx.options["per_channel"])
+    wq, sw = given_weight(ctx, node, node.inputs[1], 0) or quantize_weight(w, 0, ctx.options["per_channel"])
     bias = np.zeros(w.shape[0]) if b is None else b
     bias_q = np.round(bias / (sx * sw)).astype(np.int64)
     mul, add, shift = requant_params(node, sx * sw / sy, bias_q, zy, int(np.prod(w.shape[1:])))
@@ -81,12 +102,12 @@ def _conv(node, act, ctx: QuantCtx):
              out, (sy, zy), x_zero_point=zx, shift=shift, lo=lo, hi=hi, **attrs)
 
 
-def _matmul_const_b(node, act, ctx, a, w_kn, bias):
+def _matmul_const_b(node, act, ctx, a, w_kn, bias, given=None):
     """a @ W (+ bias) with W float (K, N) constant -> mt.QMatMul."""
     sa, za = ctx.q(a)
     out = _out(node, act)
     sy, zy = ctx.out_params(out)
-    wq, sw = quantize_weight(w_kn, 1, ctx.options["per_channel"])
+    wq, sw = given or quantize_weight(w_kn, 1, ctx.options["per_channel"])
     bias_q = np.round(bias / (sa * sw)).astype(np.int64)
     mul, add, shift = requant_params(node, sa * sw / sy, bias_q, zy, w_kn.shape[0])
     lo, hi = clamp_range(act, (sy, zy), ctx.graph)
@@ -110,7 +131,9 @@ def _gemm(node, act, ctx: QuantCtx):
             raise QuantizationError(f"{node_label(node)}: a bias C of shape {c.shape} is not supported; "
                                     f"use shape ({n},)")
         bias = np.broadcast_to(c.reshape(-1), (n,)) * float(node.attr("beta", 1.0))
-    _matmul_const_b(node, act, ctx, node.inputs[0], w, bias)
+    given = (given_weight(ctx, node, node.inputs[1], 1, transpose=bool(node.attr("transB", 0)))
+             if float(node.attr("alpha", 1.0)) == 1.0 else None)
+    _matmul_const_b(node, act, ctx, node.inputs[0], w, bias, given)
 
 
 @quantizer("MatMul")
@@ -124,7 +147,7 @@ def _matmul(node, act, ctx: QuantCtx):
         w = g.constants[b].astype(np.float64)
         if w.ndim != 2:
             raise QuantizationError(f"{node_label(node)}: a constant right operand must be 2-D, got {w.shape}")
-        _matmul_const_b(node, act, ctx, a, w, np.zeros(w.shape[1]))
+        _matmul_const_b(node, act, ctx, a, w, np.zeros(w.shape[1]), given_weight(ctx, node, b, 1))
         return
     (sa, za), (sb, zb) = ctx.q(a), ctx.q(b)
     out = _out(node, act)

@@ -99,3 +99,23 @@ def test_dequantize_of_integer_input_is_refused():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(MicrotrainError, match=r"node '.*' \(DequantizeLinear\)"):
         microtrain.compile(m)
+
+
+class _AddNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 4, 3, padding=1)
+        self.b = nn.Conv2d(2, 4, 1)
+
+    def forward(self, x):
+        return torch.relu(self.a(x)) + self.b(x)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_residual_add_close_to_onnxruntime(tmp_path, fmt):
+    torch.manual_seed(0)
+    q = _ort_quantize(tmp_path, _AddNet(), (1, 2, 5, 5), fmt, True, "add")
+    if fmt == "QOperator":
+        assert "QLinearAdd" in {n.op_type for n in q.graph.node}
+    d = _lsb_diffs(q, (1, 2, 5, 5))
+    assert d.max() <= 1 and np.mean(d > 0) < 0.05

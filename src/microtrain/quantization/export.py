@@ -49,15 +49,21 @@ def _attr(v):
 def io_params(model: onnx.ModelProto) -> dict[str, tuple[float, int]]:
     """(scale, zero_point) of the int8 graph inputs/outputs of a quantized
     model: from microtrain's metadata, or for an imported QDQ / QLinear model
-    from its QuantizeLinear nodes (uint8 zero points shifted by -128).
+    from its QuantizeLinear nodes (uint8 zero points shifted by -128); for a
+    PULP RequantShift model scale 1 and zero point -offset (integer values).
     Empty for a float model."""
     out = {}
     for entry in model.metadata_props:
         if entry.key.startswith(QUANT_META_PREFIX):
             scale, zp = entry.value.split()
             out[entry.key[len(QUANT_META_PREFIX):]] = (float(scale), int(zp))
-    if not out and any(n.op_type in ("QuantizeLinear", "QLinearConv", "QLinearMatMul") for n in model.graph.node):
+    ops = {n.op_type for n in model.graph.node}
+    if not out and ops & {"QuantizeLinear", "QLinearConv", "QLinearMatMul"}:
         from ..frontend import onnx_to_ir
         from .qdq import import_quantized
         _, out = import_quantized(onnx_to_ir(model))
+    elif not out and "RequantShift" in ops:
+        from ..frontend import onnx_to_ir
+        from .pulp import import_pulp
+        _, out = import_pulp(onnx_to_ir(model))
     return out

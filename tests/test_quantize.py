@@ -141,3 +141,21 @@ def test_digits_cnn_int8_within_one_point(digits, method):
     int8 = float((logits.argmax(1) == yte).mean())
     assert fp32 > 0.9
     assert abs(int8 - fp32) <= 0.01, (method, fp32, int8)
+
+
+def test_linear_on_3d_input_fuses_its_bias():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+    fmodel = microtrain.from_torch(net, torch.zeros(2, 5, 6))
+    assert "MatMul" in {n.op_type for n in fmodel.graph.node}
+    rng = np.random.default_rng(0)
+    qmodel = microtrain.quantize(fmodel, 1.5 * rng.standard_normal((200, 5, 6)).astype(np.float32), progress=False)
+    assert [n.op_type for n in qmodel.graph.node] == ["mt.QMatMul", "mt.QMatMul"]
+    x = rng.standard_normal((2, 5, 6)).astype(np.float32)
+    cm = microtrain.compile(qmodel)
+    xq = quantize_inputs(qmodel, {"input": x})
+    got = cm.run(xq)["output"]
+    np.testing.assert_array_equal(got, cm.reference(xq)["output"])
+    err = np.abs(dequantize_outputs(qmodel, {"output": got})["output"] - net(torch.from_numpy(x)).detach().numpy())
+    assert np.all((got > -128) & (got < 127))          # inside the calibrated range
+    assert err.max() < 6 * io_params(qmodel)["output"][0]

@@ -79,8 +79,9 @@ def _const(ctx: QuantCtx, node, index, what):
     return ctx.graph.constants[name].astype(np.float64)
 
 
-def _out(node, act):
-    return (act or node).outputs[0]
+def _out(node, act, ctx=None):
+    tail = ctx.bias_add if ctx is not None and ctx.bias_add is not None else node
+    return (act or tail).outputs[0]
 
 
 @quantizer("Conv")
@@ -105,7 +106,7 @@ def _conv(node, act, ctx: QuantCtx):
 def _matmul_const_b(node, act, ctx, a, w_kn, bias, given=None):
     """a @ W (+ bias) with W float (K, N) constant -> mt.QMatMul."""
     sa, za = ctx.q(a)
-    out = _out(node, act)
+    out = _out(node, act, ctx)
     sy, zy = ctx.out_params(out)
     wq, sw = given or quantize_weight(w_kn, 1, ctx.options["per_channel"])
     bias_q = np.round(bias / (sa * sw)).astype(np.int64)
@@ -147,7 +148,11 @@ def _matmul(node, act, ctx: QuantCtx):
         w = g.constants[b].astype(np.float64)
         if w.ndim != 2:
             raise QuantizationError(f"{node_label(node)}: a constant right operand must be 2-D, got {w.shape}")
-        _matmul_const_b(node, act, ctx, a, w, np.zeros(w.shape[1]), given_weight(ctx, node, b, 1))
+        bias = np.zeros(w.shape[1])
+        if ctx.bias_add is not None:        # Linear on a 3-D input: MatMul + Add(bias)
+            b_name = next(i for i in ctx.bias_add.inputs if i != node.outputs[0])
+            bias = g.constants[b_name].astype(np.float64).reshape(-1)
+        _matmul_const_b(node, act, ctx, a, w, bias, given_weight(ctx, node, b, 1))
         return
     (sa, za), (sb, zb) = ctx.q(a), ctx.q(b)
     out = _out(node, act)

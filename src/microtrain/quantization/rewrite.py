@@ -28,6 +28,7 @@ class QuantCtx:
     calib: dict[str, QParams]          # calibrated output params per float tensor
     options: dict
     qparams: dict[str, QParams] = field(default_factory=dict)   # of the int8 tensors emitted
+    bias_add: Node | None = None       # Add of a constant bias fused into the current MatMul
     nodes: list[Node] = field(default_factory=list)
     constants: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -118,6 +119,22 @@ def quantizer(*ops: str):
     return deco
 
 
+def _bias_add(node: Node, graph: Graph, consumers) -> Node | None:
+    """MatMul(x, W const) followed only by Add(., b const of N values): the
+    Linear of a 3-D input as PyTorch exports it; the bias joins the MatMul."""
+    if node.op != "MatMul" or node.inputs[1] not in graph.constants or node.outputs[0] in graph.outputs:
+        return None
+    users = consumers.get(node.outputs[0], [])
+    if len(users) != 1 or users[0].op != "Add":
+        return None
+    other = [i for i in users[0].inputs if i != node.outputs[0]]
+    n = graph.constants[node.inputs[1]].shape[-1]
+    if len(other) != 1 or other[0] not in graph.constants:
+        return None
+    b = graph.constants[other[0]]
+    return users[0] if b.size == n and b.shape[-1] == n else None
+
+
 def quantize_graph(graph: Graph, calib: dict[str, QParams], options: dict) -> tuple[Graph, dict[str, QParams]]:
     """The integer graph and the (scale, zero_point) of its inputs/outputs."""
     from . import op_rules  # noqa: F401  (registers the CNN quantizers)
@@ -131,9 +148,13 @@ def quantize_graph(graph: Graph, calib: dict[str, QParams], options: dict) -> tu
     for node in graph.nodes:
         if node.name in fused:
             continue
-        act = None
-        if node.op in FUSABLE and len(node.outputs) == 1 and node.outputs[0] not in graph.outputs:
-            users = consumers.get(node.outputs[0], [])
+        act, tail = None, node
+        ctx.bias_add = _bias_add(node, graph, consumers)
+        if ctx.bias_add is not None:
+            tail = ctx.bias_add
+            fused.add(tail.name)
+        if node.op in FUSABLE and len(tail.outputs) == 1 and tail.outputs[0] not in graph.outputs:
+            users = consumers.get(tail.outputs[0], [])
             if len(users) == 1 and users[0].op in ACTIVATIONS:
                 act = users[0]
                 fused.add(act.name)

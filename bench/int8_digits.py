@@ -2,7 +2,8 @@
 8x8 digits (tests/digits_cnn.py): top-1 accuracy fp32 vs int8 (integer-only
 C, bit-exact with the golden model) for each calibration method, argmax
 agreement and logit error; then instructions of one inference on rv32imc
-(QEMU counts, int8 vs fp32 soft-float) and flash bytes of the weights.
+and Cortex-M4 (QEMU counts; fp32 is soft-float on rv32imc), int8 with the
+default and the reference kernels, and bytes of the constants.
 Numbers are quoted in docs/quantization.md.
 
     python bench/int8_digits.py [--seeds 3] [--no-target]
@@ -50,18 +51,25 @@ def main():
                   f"{100 * agree:>6.2f}% {np.abs(logits - flogits).max():>12.4f}")
     if args.no_target:
         return
+    import os
+    from microtrain.ops.gemm import KERNELS_ENV
     net = train_digits_cnn(xtr, ytr, seed=0)
     f1 = export(net, 1)
     q1 = microtrain.quantize(f1, xtr[:1078], progress=False)
     x = xte[:1]
-    for label, model, inputs in (("fp32", f1, {"input": x}), ("int8", q1, quantize_inputs(q1, {"input": x}))):
-        cm = microtrain.compile(model, "rv32imc")
-        prof = cm.profile(inputs)
-        weights = sum(v.nbytes for v in cm.graph.constants.values())
-        print(f"rv32imc {label}: {prof.instructions} instructions per inference, "
-              f"{prof.macs} MACs ({prof.instructions / prof.macs:.1f} instr/MAC), "
-              f"constants {weights} B, arena {cm.plan.arena_bytes} B")
-
+    for target in ("rv32imc", "cortex-m4"):
+        for label, model, inputs, kernels in (
+                ("fp32", f1, {"input": x}, "fast"),
+                ("int8", q1, quantize_inputs(q1, {"input": x}), "fast"),
+                ("int8", q1, quantize_inputs(q1, {"input": x}), "reference")):
+            os.environ[KERNELS_ENV] = kernels
+            cm = microtrain.compile(model, target)
+            prof = cm.profile(inputs)
+            weights = sum(v.nbytes for v in cm.graph.constants.values())
+            print(f"{target} {label} ({kernels} kernels): {prof.instructions} instructions per inference, "
+                  f"{prof.macs} MACs ({prof.instructions / prof.macs:.1f} instr/MAC), "
+                  f"constants {weights} B, arena {cm.plan.arena_bytes} B")
+    os.environ.pop(KERNELS_ENV, None)
 
 if __name__ == "__main__":
     main()

@@ -19,11 +19,15 @@ CONV_CASES = [
     ((1, 4, 17), (3, 4, 5), dict(pads=[2, 2], strides=[3])),                            # 1-D
     ((2, 2, 13), (4, 1, 3), dict(group=2, dilations=[2], pads=[1, 0])),                 # 1-D grouped
     ((1, 3, 5, 5), (4, 3, 5, 5), dict(auto_pad="SAME_UPPER")),
+    ((1, 2, 4, 5), (3, 2, 3, 3), dict(pads=[4, 1, 3, 5], dilations=[3, 2])),         # taps wholly in padding
+    ((2, 4, 3, 4, 5), (4, 2, 2, 3, 2), dict(group=2, pads=[1, 0, 1, 0, 1, 1])),       # 3-D
 ]
 
 
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
 @pytest.mark.parametrize("case", range(len(CONV_CASES)))
-def test_qconv_bit_exact(case):
+def test_qconv_bit_exact(case, kernels, monkeypatch):
+    monkeypatch.setenv("MICROTRAIN_KERNELS", kernels)   # mt_conv_s8_fast / mt_conv_s8
     xs, ws, attrs = CONV_CASES[case]
     rng = np.random.default_rng(case)
     x, w = rand_s8(rng, xs), rand_s8(rng, ws)

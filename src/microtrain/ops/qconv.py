@@ -5,7 +5,8 @@ fused requantization epilogue:
 (taps in the padding contribute 0, i.e. padding holds the zero point), then
 y = requant(acc) per output channel (ops/_quant.py). x, w int8; mul int32 and
 add int64 per output channel (bias and the output zero point live in add).
-Kernel: mt_conv_s8 (runtime/mt_int8_conv.c), no int32 buffer."""
+Kernels (runtime/mt_int8_conv.c, no int32 buffer): mt_conv_s8_fast, or the
+plain mt_conv_s8 with MICROTRAIN_KERNELS=reference (bit-identical)."""
 from __future__ import annotations
 
 import math
@@ -16,6 +17,7 @@ from ..ir import TensorType
 from ._common import size
 from ._quant import check_channel_vector, check_int8, requant_c_args, requant_params, requantize
 from .conv import conv_geometry, tap_windows
+from .gemm import fast_kernels
 from .registry import register
 
 
@@ -49,7 +51,8 @@ def _reference(node, args):
 
 def _lower(node, ctx):
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    return (f"mt_conv_s8({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())}, "
+    kernel = "mt_conv_s8_fast" if fast_kernels() else "mt_conv_s8"
+    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())}, "
             f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)});")
 
 

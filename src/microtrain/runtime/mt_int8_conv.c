@@ -49,3 +49,73 @@ void mt_conv_s8(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t
           }
     }
 }
+
+/* Taps k in [*lo, *hi) of a kernel of size k_size whose input coordinate
+ * o*stride - pad + k*dil lies inside [0, in). */
+static void mt_s8_tap_bounds(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t k_size,
+                             int32_t in, int32_t *lo, int32_t *hi)
+{
+  const int32_t start = o * stride - pad;
+  int32_t a = start < 0 ? (-start + dil - 1) / dil : 0;
+  int32_t b = start + (k_size - 1) * dil < in ? k_size : (in - 1 - start) / dil + 1;
+  if (in - 1 - start < 0) b = 0;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+/* Same contract as mt_conv_s8; the tap range of every output position is
+ * computed once per axis (no per-tap bounds test), and the zero point is
+ * applied once per position: acc = sum x*w - x_zp * sum w over the taps
+ * inside the input. Bit-identical to mt_conv_s8. */
+void mt_conv_s8_fast(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                     const int32_t *geo, int32_t x_zp,
+                     const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                     int32_t shift, int32_t lo, int32_t hi)
+{
+  const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
+  const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
+  const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
+  const int32_t cg = C / G, mg = M / G, dw = dl[2];
+  const size_t in_plane = (size_t)in[0] * in[1] * in[2];
+  const size_t kvol = (size_t)ks[0] * ks[1] * ks[2];
+  int32_t nb, oc, od, oh, ow, ic, kd, kh, kw;
+  for (nb = 0; nb < N; nb++)
+    for (oc = 0; oc < M; oc++) {
+      const int32_t mc = mul[nmul > 1 ? oc : 0];
+      const int64_t ac = add[nadd > 1 ? oc : 0];
+      const int8_t *xg = x + ((size_t)nb * C + (size_t)(oc / mg) * cg) * in_plane;
+      const int8_t *wo = w + (size_t)oc * cg * kvol;
+      for (od = 0; od < out[0]; od++) {
+        int32_t d0, d1;
+        mt_s8_tap_bounds(od, st[0], pd[0], dl[0], ks[0], in[0], &d0, &d1);
+        for (oh = 0; oh < out[1]; oh++) {
+          int32_t h0, h1;
+          mt_s8_tap_bounds(oh, st[1], pd[1], dl[1], ks[1], in[1], &h0, &h1);
+          for (ow = 0; ow < out[2]; ow++) {
+            int32_t w0, w1, acc = 0, wsum = 0;
+            const int32_t iw0 = ow * st[2] - pd[2];
+            mt_s8_tap_bounds(ow, st[2], pd[2], dw, ks[2], in[2], &w0, &w1);
+            for (ic = 0; ic < cg; ic++) {
+              const int8_t *xc = xg + (size_t)ic * in_plane;
+              const int8_t *wc = wo + (size_t)ic * kvol;
+              for (kd = d0; kd < d1; kd++) {
+                const int32_t id = od * st[0] - pd[0] + kd * dl[0];
+                for (kh = h0; kh < h1; kh++) {
+                  const int32_t ih = oh * st[1] - pd[1] + kh * dl[1];
+                  const int8_t *xr = xc + ((size_t)id * in[1] + ih) * in[2] + iw0;
+                  const int8_t *wr = wc + ((size_t)kd * ks[1] + kh) * ks[2];
+                  for (kw = w0; kw < w1; kw++) {
+                    const int32_t wv = wr[kw];
+                    acc += (int32_t)xr[kw * dw] * wv;
+                    wsum += wv;
+                  }
+                }
+              }
+            }
+            *y++ = mt_requant1((int64_t)acc - (int64_t)x_zp * wsum, mc, ac, shift, lo, hi);
+          }
+        }
+      }
+    }
+}

@@ -169,3 +169,28 @@ def test_requant_edges(edge):
                 axis=0, shift=shift, lo=lo, hi=hi)
     y = check_bit_exact(m, {"x": x})
     assert y.tolist() == [want, want]
+
+
+def _random_conv_case(rng):
+    nsp = int(rng.integers(1, 3))
+    group = int(rng.choice([1, 2, 3]))
+    cg, mg = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    k = [int(rng.integers(1, 4)) for _ in range(nsp)]
+    dil = [int(rng.integers(1, 3)) for _ in range(nsp)]
+    stride = [int(rng.integers(1, 4)) for _ in range(nsp)]
+    pads = [int(rng.integers(0, 3)) for _ in range(2 * nsp)]
+    size = [int(rng.integers((kk - 1) * d + 1, 12)) for kk, d in zip(k, dil)]
+    return ((1, group * cg, *size), (group * mg, cg, *k),
+            dict(group=group, strides=stride, dilations=dil, pads=pads))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_qconv_random_geometry(seed):
+    """Randomized strides/pads/dilations/groups, 1-D and 2-D, default kernels."""
+    rng = np.random.default_rng(100 + seed)
+    xs, ws, attrs = _random_conv_case(rng)
+    x, w = rand_s8(rng, xs), rand_s8(rng, ws)
+    mul, add, shift = rand_requant(rng, ws[0], taps=int(np.prod(ws[1:])))
+    m = q_model("mt.QConv", {"x": x}, {"w": w, "mul": mul, "add": add},
+                x_zero_point=int(rng.integers(-128, 128)), shift=shift, **attrs)
+    check_bit_exact(m, {"x": x})

@@ -21,6 +21,9 @@ CONV_CASES = [
     ((1, 3, 5, 5), (4, 3, 5, 5), dict(auto_pad="SAME_UPPER")),
     ((1, 2, 4, 5), (3, 2, 3, 3), dict(pads=[4, 1, 3, 5], dilations=[3, 2])),         # taps wholly in padding
     ((2, 4, 3, 4, 5), (4, 2, 2, 3, 2), dict(group=2, pads=[1, 0, 1, 0, 1, 1])),       # 3-D
+    ((2, 6, 3, 5), (6, 2, 1, 1), dict(group=3)),                     # grouped pointwise, blocks of 2
+    ((1, 3, 4, 4), (7, 3, 1, 1), dict()),                            # pointwise, block of 4 + tail 3
+    ((1, 3, 7, 6), (11, 3, 3, 3), dict(pads=[1, 0, 2, 1], strides=[2, 1])),  # 4 + 4 + 3 channels
 ]
 
 

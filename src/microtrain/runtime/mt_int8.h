@@ -41,7 +41,8 @@ void mt_conv_s8(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t
                 const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                 int32_t shift, int32_t lo, int32_t hi);
 
-/* Same contract, tap ranges hoisted out of the inner loop (bit-identical);
+/* Same contract, bit-identical: tap ranges hoisted out of the inner loop,
+ * output channels in blocks of 4 sharing each input load;
  * what mt.QConv lowers to unless MICROTRAIN_KERNELS=reference. */
 void mt_conv_s8_fast(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
                      const int32_t *geo, int32_t x_zp,

@@ -24,6 +24,8 @@ CONV_CASES = [
     ((2, 6, 3, 5), (6, 2, 1, 1), dict(group=3)),                     # grouped pointwise, blocks of 2
     ((1, 3, 4, 4), (7, 3, 1, 1), dict()),                            # pointwise, block of 4 + tail 3
     ((1, 3, 7, 6), (11, 3, 3, 3), dict(pads=[1, 0, 2, 1], strides=[2, 1])),  # 4 + 4 + 3 channels
+    ((2, 5, 9), (5, 1, 4), dict(group=5, pads=[3, 1], dilations=[2], strides=[2])),  # 1-D depthwise
+    ((1, 4, 6, 7), (8, 1, 3, 2), dict(group=4, pads=[0, 1, 2, 0])),   # channel multiplier 2
 ]
 
 

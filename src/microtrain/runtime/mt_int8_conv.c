@@ -118,6 +118,46 @@ static void mt_conv_s8_single(const int8_t *MT_RESTRICT x, const int8_t *MT_REST
     }
 }
 
+/* Depthwise (one input and one output channel per group), 1-D/2-D: the
+ * weights of a channel and the tap range of each output row stay in
+ * registers across the row. */
+static void mt_conv_s8_depthwise(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                                 const int32_t *geo, int32_t x_zp,
+                                 const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                                 int32_t shift, int32_t lo, int32_t hi)
+{
+  const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C];
+  const int32_t IH = geo[MT_CONV_IN + 1], IW = geo[MT_CONV_IN + 2];
+  const int32_t OH = geo[MT_CONV_OUT + 1], OW = geo[MT_CONV_OUT + 2];
+  const int32_t KH = geo[MT_CONV_K + 1], KW = geo[MT_CONV_K + 2];
+  const int32_t SH = geo[MT_CONV_STRIDE + 1], SW = geo[MT_CONV_STRIDE + 2];
+  const int32_t DH = geo[MT_CONV_DIL + 1], DW = geo[MT_CONV_DIL + 2];
+  const int32_t PH = geo[MT_CONV_PAD + 1], PW = geo[MT_CONV_PAD + 2];
+  int32_t nb, c, oh, ow, kh, kw;
+  for (nb = 0; nb < N; nb++)
+    for (c = 0; c < C; c++) {
+      const int8_t *xc = x + ((size_t)nb * C + c) * IH * IW;
+      const int8_t *wc = w + (size_t)c * KH * KW;
+      const int32_t mc = mul[nmul > 1 ? c : 0];
+      const int64_t ac = add[nadd > 1 ? c : 0];
+      for (oh = 0; oh < OH; oh++) {
+        int32_t h0, h1;
+        mt_s8_tap_bounds(oh, SH, PH, DH, KH, IH, &h0, &h1);
+        for (ow = 0; ow < OW; ow++) {
+          int32_t w0, w1, acc = 0;
+          const int32_t iw0 = ow * SW - PW;
+          mt_s8_tap_bounds(ow, SW, PW, DW, KW, IW, &w0, &w1);
+          for (kh = h0; kh < h1; kh++) {
+            const int8_t *xr = xc + (size_t)(oh * SH - PH + kh * DH) * IW + iw0;
+            const int8_t *wr = wc + (size_t)kh * KW;
+            for (kw = w0; kw < w1; kw++) acc += ((int32_t)xr[kw * DW] - x_zp) * wr[kw];
+          }
+          *y++ = mt_requant1(acc, mc, ac, shift, lo, hi);
+        }
+      }
+    }
+}
+
 /* Accumulators of `nb` (1..4) output channels at one output position:
  * acc[j] = sum over the taps inside the input of (x - zp) * w_j, with w_j the
  * weights of channel j (`wstride` bytes apart). Each input sample is loaded
@@ -219,6 +259,10 @@ void mt_conv_s8_fast(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, i
   if (kvol == 1 && st[0] == 1 && st[1] == 1 && st[2] == 1 && !pd[0] && !pd[1] && !pd[2]
       && out[0] == in[0] && out[1] == in[1] && out[2] == in[2]) {
     mt_conv_s8_pointwise(x, w, y, N, C, M, G, in_plane, x_zp, mul, nmul, add, nadd, shift, lo, hi);
+    return;
+  }
+  if (cg == 1 && mg == 1 && in[0] == 1 && ks[0] == 1 && out[0] == 1) {
+    mt_conv_s8_depthwise(x, w, y, geo, x_zp, mul, nmul, add, nadd, shift, lo, hi);
     return;
   }
   if (mg < 4) {

@@ -159,3 +159,40 @@ def test_linear_on_3d_input_fuses_its_bias():
     err = np.abs(dequantize_outputs(qmodel, {"output": got})["output"] - net(torch.from_numpy(x)).detach().numpy())
     assert np.all((got > -128) & (got < 127))          # inside the calibrated range
     assert err.max() < 6 * io_params(qmodel)["output"][0]
+
+
+class _Coverage(nn.Module):
+    """The remaining CNN rules: standalone Relu (after a pool), Transpose,
+    Mul of two activations, Sub, GlobalMaxPool, per-tensor weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.relu(nn.functional.max_pool2d(self.conv(x), 2))      # Relu not fusable
+        t = h.transpose(2, 3)
+        m = t * torch.relu(t - 0.1) - h.transpose(2, 3)                # Mul, Sub
+        g = nn.functional.adaptive_max_pool2d(m, 1).flatten(1)          # GlobalMaxPool
+        return self.fc(g)
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_remaining_rules_int8_close_to_float(per_channel):
+    torch.manual_seed(0)
+    net = _Coverage().eval()
+    fmodel = microtrain.from_torch(net, torch.zeros(2, 2, 6, 6))
+    rng = np.random.default_rng(0)
+    qmodel = microtrain.quantize(fmodel, rng.standard_normal((64, 2, 6, 6)).astype(np.float32),
+                                 per_channel=per_channel, progress=False)
+    ops = [n.op_type for n in qmodel.graph.node]
+    assert {"mt.Requant", "Transpose", "mt.QMul", "mt.QAdd", "mt.QMaxPool"} <= set(ops), ops
+    x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    cm = microtrain.compile(qmodel)
+    xq = quantize_inputs(qmodel, {"input": x})
+    got = cm.run(xq)["output"]
+    np.testing.assert_array_equal(got, cm.reference(xq)["output"])
+    err = np.abs(dequantize_outputs(qmodel, {"output": got})["output"] - net(torch.from_numpy(x)).detach().numpy())
+    scale = io_params(qmodel)["output"][0]
+    assert err.max() < 8 * scale, err.max() / scale

@@ -117,6 +117,8 @@ def test_bad_calibration_and_options():
         microtrain.quantize(fmodel, np.zeros((2, 4), np.float32), method="kl")
     q = microtrain.quantize(fmodel, [{"input": np.ones((2, 4), np.float32)}], progress=False)
     assert set(io_params(q)) == {"input", "output"}
+    q2 = microtrain.quantize(fmodel, (np.full((4, 4), v, np.float32) for v in (-1.0, 3.0)), progress=False)
+    assert io_params(q2)["input"] == (pytest.approx(4.0 / 255), -128 + round(1.0 / (4.0 / 255)))
 
 
 # ---- done-when: digits ---------------------------------------------------------

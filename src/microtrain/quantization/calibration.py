@@ -38,8 +38,11 @@ def calibration_batches(graph: Graph, data: Calibration) -> list[dict[str, np.nd
         return list(_split(graph, data))
     batches = []
     for item in data:
+        if isinstance(item, np.ndarray) and len(graph.inputs) == 1:
+            item = {graph.inputs[0]: item}          # arrays of samples for a one-input model
         if not isinstance(item, Mapping):
-            raise InputError("calibration iterable must yield dicts of input name -> array")
+            raise InputError("calibration iterable must yield dicts of input name -> array "
+                             "(or arrays, for a one-input model)")
         batches.extend(_split(graph, item))
     if not batches:
         raise InputError("calibration data is empty; give at least one input sample")

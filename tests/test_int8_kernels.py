@@ -69,11 +69,15 @@ MATMUL_CASES = [
     ((2, 3, 4, 9), (9, 6), True),      # batched activation, shared weight
     ((2, 4, 5), (2, 5, 3), False),     # batched, both run-time (attention)
     ((3, 1, 4, 6), (1, 2, 6, 5), False),   # broadcast batch dims
+    ((6, 20), (20, 9), True),              # 4 + 4 + 1 columns
+    ((2, 3, 16), (2, 16, 8), False),
 ]
 
 
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
 @pytest.mark.parametrize("case", range(len(MATMUL_CASES)))
-def test_qmatmul_bit_exact(case):
+def test_qmatmul_bit_exact(case, kernels, monkeypatch):
+    monkeypatch.setenv("MICROTRAIN_KERNELS", kernels)   # mt_matmul_s8_fast / mt_matmul_s8
     a_shape, b_shape, const_b = MATMUL_CASES[case]
     rng = np.random.default_rng(10 + case)
     a, b = rand_s8(rng, a_shape), rand_s8(rng, b_shape)

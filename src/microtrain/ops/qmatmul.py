@@ -4,8 +4,9 @@ requantization epilogue, numpy MatMul broadcasting over leading dims:
 then y = requant(acc) per output column j (the channel axis is the last).
 Gemm with a constant weight becomes QMatMul with b = W^T as (K, N) and the bias
 in add; attention's Q.K^T and P.V are QMatMul of two run-time tensors.
-Kernel: mt_matmul_s8 (runtime/mt_int8_matmul.c); the batch broadcast is a
-table of per-batch element offsets."""
+Kernels (runtime/mt_int8_matmul.c): mt_matmul_s8_fast (4 columns per pass),
+or the plain mt_matmul_s8 with MICROTRAIN_KERNELS=reference (bit-identical);
+the batch broadcast is a table of per-batch element offsets."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import size
 from ._quant import check_channel_vector, check_int8, requant_c_args, requant_params, requantize
+from .gemm import fast_kernels
 from .registry import broadcast_shape, register
 
 
@@ -60,7 +62,8 @@ def _lower(node, ctx):
     batch, m, k, n = _dims(node, a_shape, b_shape)
     a_off = batch_offsets(a_shape, batch, m, k)
     b_off = batch_offsets(b_shape, batch, k, n)
-    return (f"mt_matmul_s8({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {len(a_off)}, "
+    kernel = "mt_matmul_s8_fast" if fast_kernels() else "mt_matmul_s8"
+    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {len(a_off)}, "
             f"{ctx.table(a_off)}, {ctx.table(b_off)}, {m}, {k}, {n}, "
             f"{int(node.attr('a_zero_point', 0))}, {int(node.attr('b_zero_point', 0))}, "
             f"{requant_c_args(ctx, 2, 3)});")

@@ -58,6 +58,14 @@ void mt_matmul_s8(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT b, int8
                   const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                   int32_t shift, int32_t lo, int32_t hi);
 
+/* Same contract, 4 output columns per pass (bit-identical); what mt.QMatMul
+ * lowers to unless MICROTRAIN_KERNELS=reference. */
+void mt_matmul_s8_fast(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT b, int8_t *MT_RESTRICT y,
+                       int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                       int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                       int32_t shift, int32_t lo, int32_t hi);
+
 /* op codes of mt_qbinary_s8 (keep in sync with ops/qeltwise.py) */
 enum { MT_QADD = 0, MT_QMUL = 1 };
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from ._common import size
 from ._quant import check_int8, requant_params
 from .maxpool import check_spatial_dims, pool_geometry, pool_macs, pool_windows
 from .registry import register

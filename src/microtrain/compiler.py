@@ -22,8 +22,17 @@ from .targets import Footprint, Profile, Target, get_target
 
 
 def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
-    """ONNX -> IR -> inference passes. The graph both the C and the golden model run."""
-    return run_passes(onnx_to_ir(model, input_shapes))
+    """ONNX -> IR -> inference passes. The graph both the C and the golden model run.
+    An already-quantized model (QDQ / QLinear ops, or the PULP RequantShift
+    convention) becomes microtrain's integer ops."""
+    graph = onnx_to_ir(model, input_shapes)
+    from .quantization.pulp import import_pulp, is_pulp_onnx
+    from .quantization.qdq import import_quantized, is_quantized_onnx
+    if is_quantized_onnx(graph):
+        graph, _ = import_quantized(graph)
+    elif is_pulp_onnx(graph):
+        graph, _ = import_pulp(graph)
+    return run_passes(graph)
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""Import of the PULP integer ONNX convention (QuantLib / Deeploy exports):
+Conv / Gemm / MatMul / Add on integer-valued float tensors, each followed by
+a custom `RequantShift(x, mul, add)` with attributes `div` (a power of two),
+`n_levels` and `signed`, meaning clip(floor((x*mul + add + div/2) / div)) to
+[-n/2, n/2-1] (signed) or [0, n-1] (unsigned). That is microtrain's requant
+rule with shift = log2(div), so each op + RequantShift becomes one fused
+mt.Q* op. Tensors are stored as int8; an unsigned one holds value - 128
+(zero point -128), which the consumer's zero point undoes. Graph inputs are
+int8 (their float values must be integers in [-128, 127]); I/O params are
+scale 1 so `dequantize_outputs` returns the integer values."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedOpError, node_label
+from ..ir import Graph, Node, TensorType
+from .rewrite import QuantizationError
+
+REQUANT_OP = "RequantShift"
+PASS_THROUGH = ("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
+CONV_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
+
+
+def is_pulp_onnx(graph: Graph) -> bool:
+    return any(n.op == REQUANT_OP for n in graph.nodes)
+
+
+def _int_const(graph, node, name, what, lo, hi, dtype):
+    if name not in graph.constants:
+        raise UnsupportedOpError(f"{node_label(node)}: {what} must be a constant")
+    v = np.asarray(graph.constants[name], np.float64)
+    if not np.all(v == np.round(v)) or v.min(initial=lo) < lo or v.max(initial=hi) > hi:
+        raise QuantizationError(f"{node_label(node)}: {what} must hold integers in [{lo}, {hi}]")
+    return v.astype(dtype)
+
+
+def _channel_vector(graph, node, name, what, channels):
+    v = _int_const(graph, node, name, what, -(1 << 62), 1 << 62, np.int64).reshape(-1)
+    if v.size not in (1, channels):
+        raise QuantizationError(f"{node_label(node)}: {what} has {v.size} values; expected 1 or {channels}")
+    return np.broadcast_to(v, (channels,)).copy()
+
+
+def _requant_params(graph, rq: Node, channels: int):
+    """(mul int64[C], add int64[C], shift, lo, hi, output offset)."""
+    div = int(rq.attr("div", 1))
+    shift = div.bit_length() - 1
+    if div < 1 or (1 << shift) != div:
+        raise QuantizationError(f"{node_label(rq)}: div={div} must be a power of two")
+    n_levels, signed = int(rq.attr("n_levels", 256)), bool(rq.attr("signed", 1))
+    if not 2 <= n_levels <= 256:
+        raise QuantizationError(f"{node_label(rq)}: n_levels={n_levels} must be in 2..256 (8-bit)")
+    mul = _channel_vector(graph, rq, rq.inputs[1], "mul", channels)
+    add = _channel_vector(graph, rq, rq.inputs[2], "add", channels)
+    if np.abs(mul).max() >= (1 << 31):
+        raise QuantizationError(f"{node_label(rq)}: mul does not fit int32")
+    if signed:
+        return mul, add, shift, -(n_levels // 2), n_levels // 2 - 1, 0
+    # unsigned [0, n-1] stored as value - 128
+    return mul, add - (128 << shift), shift, -128, n_levels - 1 - 128, 128
+
+
+def import_pulp(graph: Graph) -> tuple[Graph, dict]:
+    g = graph
+    consumers = g.consumers()
+    offset: dict[str, int] = {}            # stored int8 + offset = the integer value
+    nodes: list[Node] = []
+    consts: dict[str, np.ndarray] = {}
+    done: set[str] = set()
+
+    def const(name, value):
+        consts[name] = np.require(value, requirements="C")
+        return name
+
+    def off(t, node):
+        if t not in offset:
+            raise QuantizationError(f"{node_label(node)}: input '{t}' is not an integer tensor of the "
+                                    "network (only RequantShift outputs and graph inputs are)")
+        return offset[t]
+
+    for i in g.inputs:
+        offset[i] = 0
+    for node in g.nodes:
+        if node.name in done:
+            continue
+        users = consumers.get(node.outputs[0], []) if node.outputs else []
+        rq = users[0] if len(users) == 1 and users[0].op == REQUANT_OP else None
+        if node.op in ("Conv", "Gemm", "MatMul", "Add") and rq is None:
+            raise QuantizationError(f"{node_label(node)}: must be followed by exactly one RequantShift "
+                                    "in the PULP integer convention")
+        if node.op == "Conv":
+            w = _int_const(g, node, node.inputs[1], "the weight", -128, 127, np.int8)
+            m = w.shape[0]
+            mul, add, shift, lo, hi, out_off = _requant_params(g, rq, m)
+            if len(node.inputs) > 2 and node.inputs[2]:
+                add = add + _channel_vector(g, node, node.inputs[2], "the bias", m) * mul
+            attrs = {k: node.attrs[k] for k in CONV_ATTRS if k in node.attrs}
+            nodes.append(Node("mt.QConv", node.name, [node.inputs[0], const(node.name + "_w", w),
+                                                      const(node.name + "_mul", mul.astype(np.int32)),
+                                                      const(node.name + "_add", add)],
+                              [rq.outputs[0]], dict(attrs, x_zero_point=-off(node.inputs[0], node), shift=shift,
+                                                    lo=lo, hi=hi), domain="microtrain"))
+        elif node.op in ("Gemm", "MatMul"):
+            if node.attr("transA", 0) or float(node.attr("alpha", 1.0)) != 1.0:
+                raise QuantizationError(f"{node_label(node)}: transA / alpha are not supported here")
+            w = _int_const(g, node, node.inputs[1], "the weight", -128, 127, np.int8)
+            if node.attr("transB", 0):
+                w = np.ascontiguousarray(w.T)
+            n = w.shape[1]
+            mul, add, shift, lo, hi, out_off = _requant_params(g, rq, n)
+            if node.op == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+                add = add + _channel_vector(g, node, node.inputs[2], "the bias", n) * mul \
+                    * int(round(float(node.attr("beta", 1.0))))
+            nodes.append(Node("mt.QMatMul", node.name, [node.inputs[0], const(node.name + "_w", w),
+                                                        const(node.name + "_mul", mul.astype(np.int32)),
+                                                        const(node.name + "_add", add)],
+                              [rq.outputs[0]], dict(a_zero_point=-off(node.inputs[0], node), b_zero_point=0,
+                                                    shift=shift, lo=lo, hi=hi), domain="microtrain"))
+        elif node.op == "Add":
+            mul, add, shift, lo, hi, out_off = _requant_params(g, rq, 1)
+            a, b = node.inputs
+            nodes.append(Node("mt.QAdd", node.name, [a, b], [rq.outputs[0]],
+                              dict(a_zero_point=-off(a, node), b_zero_point=-off(b, node), a_mul=int(mul[0]),
+                                   b_mul=int(mul[0]), add=int(add[0]), shift=shift, lo=lo, hi=hi),
+                              domain="microtrain"))
+        elif node.op == REQUANT_OP:        # on its own: after a pass-through op or an input
+            x = node.inputs[0]
+            mul, add, shift, lo, hi, out_off = _requant_params(g, node, 1)
+            add = add + off(x, node) * mul
+            nodes.append(Node("mt.Requant", node.name, [x, const(node.name + "_mul", mul.astype(np.int32)),
+                                                        const(node.name + "_add", add)],
+                              [node.outputs[0]], dict(axis=0, shift=shift, lo=lo, hi=hi), domain="microtrain"))
+        elif node.op in PASS_THROUGH:
+            if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
+                raise QuantizationError(f"{node_label(node)}: the Indices output has no integer form")
+            out_off = off(node.inputs[0], node)
+            if node.op == "MaxPool":
+                attrs = {k: v for k, v in node.attrs.items() if k != "storage_order"}
+                nodes.append(Node("mt.QMaxPool", node.name, [node.inputs[0]], [node.outputs[0]], attrs,
+                                  domain="microtrain"))
+            else:
+                nodes.append(node)
+            offset[node.outputs[0]] = out_off
+            continue
+        else:
+            raise UnsupportedOpError(f"{node_label(node)}: {node.op} has no integer form in the PULP "
+                                     "convention import (Conv, Gemm, MatMul, Add + RequantShift, MaxPool, "
+                                     "shape ops)")
+        if rq is not None:
+            done.add(rq.name)
+            offset[rq.outputs[0]] = out_off
+    for o in g.outputs:
+        if o not in offset:
+            raise QuantizationError(f"output '{o}' is not an integer tensor of the network")
+    used = {i for n in nodes for i in n.inputs}
+    constants = {k: v for k, v in g.constants.items() if k in used}
+    constants.update(consts)
+    types = {i: TensorType(g.types[i].shape, np.int8) for i in g.inputs}
+    q = Graph(g.name, nodes, list(g.inputs), list(g.outputs), types, constants, g.opset, g.source)
+    return q, {t: (1.0, -offset[t]) for t in [*g.inputs, *g.outputs]}

@@ -172,8 +172,15 @@ def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
     (a temporary directory when None) for `target` (a name from
     microtrain.targets.TARGETS or a Target description). MCU targets are
     cross-compiled here and checked to fit (TargetFitError otherwise)."""
+    target = get_target(target)   # a bad target name fails before any lowering work
+    return compile_graph(lower_to_graph(model, input_shapes), target, out_dir=out_dir, prefix=prefix)
+
+
+def compile_graph(graph: Graph, target: "str | Target" = "host", *, out_dir=None,
+                  prefix: str = "mt_network") -> CompiledModel:
+    """Compile an IR graph that is already typed (after the passes, or built
+    by a pass such as the depth-first attention rewrite) to a C project."""
     target = get_target(target)
-    graph = lower_to_graph(model, input_shapes)
     plan = plan_memory(graph)
     sources = generate(graph, plan, prefix)
     keep = None

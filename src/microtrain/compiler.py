@@ -20,9 +20,19 @@ from .report import Report, make_report
 from .targets import Footprint, Profile, Target, get_target
 
 
-def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
-    """ONNX -> IR -> inference passes. The graph both the C and the golden model run."""
-    return run_passes(onnx_to_ir(model, input_shapes))
+def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None, *, fwsa: bool = False,
+                   depth_first: bool = False) -> Graph:
+    """ONNX -> IR -> inference passes. The graph both the C and the golden model run.
+    Opt-in attention rewrites: `fwsa` (fused-weight Q.K^T where it lowers MACs,
+    passes/fwsa.py), `depth_first` (mt.Attention, passes/depth_first_attention.py)."""
+    graph = run_passes(onnx_to_ir(model, input_shapes))
+    if fwsa:
+        from .passes.fwsa import fwsa as fwsa_pass
+        graph = fwsa_pass(graph)
+    if depth_first:
+        from .passes.depth_first_attention import depth_first_attention
+        graph = depth_first_attention(graph)
+    return graph
 
 
 @dataclass
@@ -167,13 +177,16 @@ class CompiledModel:
 
 
 def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
-            input_shapes: InputShapes = None, prefix: str = "mt_network") -> CompiledModel:
+            input_shapes: InputShapes = None, prefix: str = "mt_network", fwsa: bool = False,
+            depth_first: bool = False) -> CompiledModel:
     """Compile an ONNX model (path or ModelProto) to a C project in `out_dir`
     (a temporary directory when None) for `target` (a name from
     microtrain.targets.TARGETS or a Target description). MCU targets are
-    cross-compiled here and checked to fit (TargetFitError otherwise)."""
+    cross-compiled here and checked to fit (TargetFitError otherwise).
+    `fwsa` / `depth_first`: the opt-in attention rewrites (see lower_to_graph)."""
     target = get_target(target)   # a bad target name fails before any lowering work
-    return compile_graph(lower_to_graph(model, input_shapes), target, out_dir=out_dir, prefix=prefix)
+    graph = lower_to_graph(model, input_shapes, fwsa=fwsa, depth_first=depth_first)
+    return compile_graph(graph, target, out_dir=out_dir, prefix=prefix)
 
 
 def compile_graph(graph: Graph, target: "str | Target" = "host", *, out_dir=None,

@@ -1,0 +1,46 @@
+"""Peak RAM of attention, layer-by-layer vs depth-first (mt.Attention), and
+the FWSA rewrite's MACs/parameters, on the EEG-transformer shape (S=81, E=32,
+P=32, H=8; models/mhsa.py) and on CCT-2/3x2 (models/cct.py: the attention
+block alone at its shape S=64, E=128, P=64, H=2, and the whole network).
+Deterministic: the planner's arena and lower bound (bytes), MAC counts.
+Numbers are quoted in docs/quantization_transformer.md.
+
+    python bench/attention_memory.py
+"""
+from __future__ import annotations
+
+import warnings
+
+from microtrain.compiler import lower_to_graph
+from microtrain.models import cct, mhsa
+from microtrain.passes.fwsa import macs_and_params
+from microtrain.planner import plan_memory
+
+warnings.filterwarnings("ignore")
+
+CASES = [
+    ("EEG MHSA S=81 E=32 P=32 H=8", lambda: mhsa.export()),
+    ("CCT attention block S=64 E=128 P=64 H=2", lambda: mhsa.export(tokens=64, dim=128, heads=2, head_dim=64)),
+    ("CCT-2/3x2 whole network (fused qkv)", lambda: cct.export()),
+]
+
+
+def main() -> None:
+    print(f"{'model':<42} {'schedule':<22} {'arena B':>9} {'lower bd B':>10} {'MACs':>11} {'params':>8}")
+    for label, make in CASES:
+        proto = make()
+        base = None
+        for fwsa in (False, True):
+            for depth_first in (False, True):
+                g = lower_to_graph(proto, fwsa=fwsa, depth_first=depth_first)
+                plan = plan_memory(g)
+                macs, params = macs_and_params(g)
+                sched = ("FWSA + " if fwsa else "") + ("depth-first" if depth_first else "layer-by-layer")
+                base = base or plan.arena_bytes
+                print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {plan.lower_bound_bytes:>10,} "
+                      f"{macs:>11,} {params:>8,}   {base / plan.arena_bytes:.2f}x")
+        print()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ import pytest
 
 from int_graph import compile_ir
 from onnx_check import assert_close, ort_run
-from test_fwsa import _case
+from test_fwsa import SMALL, _case
 from microtrain.compiler import compile_graph, lower_to_graph
 from microtrain.golden import interpret
 from microtrain.ir import Graph, Node, TensorType
@@ -47,25 +47,86 @@ def test_attention_kernel_matches_the_unfused_math(shapes, block_rows):
     assert_close(got, ref, what="C vs golden")
 
 
+def _mhsa_graph(s, e, h, p, pv, eo, keys_are_input, block_rows, rng):
+    w = {"wq": (h, e, p), "bq": (h, p), "wk": (h, e, p), "bk": (h, p), "wv": (h, e, pv), "bv": (h, pv),
+         "wo": (h, pv, eo), "bo": (eo,)}
+    consts = {k: (0.3 * rng.standard_normal(shape)).astype(np.float32) for k, shape in w.items()}
+    names = [("" if keys_are_input and k in ("wk", "bk") else k) for k in w]
+    node = Node("mt.MHSA", "mhsa", ["x"] + names, ["y"],
+                {"scale": 0.5, "block_rows": block_rows, "keys_are_input": int(keys_are_input)},
+                domain=INTERNAL_DOMAIN)
+    g = Graph("mhsa", [node], ["x"], ["y"], {"x": TensorType((s, e), np.float32)},
+              {k: v for k, v in consts.items() if k in names})
+    return infer_and_fold(g), consts
+
+
+@pytest.mark.parametrize("keys_are_input", [0, 1])
+@pytest.mark.parametrize("block_rows", [1, 4, 32])
+def test_mhsa_kernel_matches_per_head_attention(keys_are_input, block_rows):
+    s, e, h, pv, eo = 9, 6, 3, 4, 5
+    p = e if keys_are_input else 7
+    rng = np.random.default_rng(block_rows + keys_are_input)
+    g, w = _mhsa_graph(s, e, h, p, pv, eo, keys_are_input, block_rows, rng)
+    x = rng.standard_normal((s, e)).astype(np.float32)
+    want = w["bo"].astype(np.float64)
+    for hd in range(h):   # one head at a time, written out
+        q = x @ w["wq"][hd].astype(np.float64) + w["bq"][hd]
+        k = x.astype(np.float64) if keys_are_input else x @ w["wk"][hd].astype(np.float64) + w["bk"][hd]
+        v = x @ w["wv"][hd].astype(np.float64) + w["bv"][hd]
+        sc = 0.5 * q @ k.T
+        pr = np.exp(sc - sc.max(1, keepdims=True))
+        want = want + (pr / pr.sum(1, keepdims=True)) @ v @ w["wo"][hd]
+    ref = interpret(g, {"x": x})["y"]
+    assert_close(ref, want, what="golden vs per-head numpy")
+    cm = compile_ir(g)
+    assert_close(cm.run({"x": x})["y"], ref, what="C vs golden")
+    r = min(block_rows, s)
+    want_scratch = 4 * ((0 if keys_are_input else s * p) + s * pv + r * (p + s + pv))
+    assert 0 <= cm.plan.buffers[cm.plan.scratch["mhsa"]].size - want_scratch < 16   # 16-byte aligned
+
+
 @pytest.mark.parametrize("name, fwsa", [("mhsa_small", False), ("mhsa_small", True),
-                                        ("attention_manual", False), ("encoder_pre_norm", False)])
-def test_pass_keeps_outputs_and_drops_the_attention_map(name, fwsa):
+                                        ("attention_manual", False), ("encoder_pre_norm", False),
+                                        ("encoder_pre_norm", True)])
+def test_pass_fuses_the_block_and_keeps_outputs(name, fwsa):
+    from microtrain.passes.fwsa import fwsa as fwsa_pass
     proto, x = _case(name)
-    base = lower_to_graph(proto, fwsa=fwsa)
+    base = lower_to_graph(proto)
+    if fwsa:
+        base = fwsa_pass(base, only_when_cheaper=False)
     g = depth_first_attention(base)
-    assert "Softmax" not in [n.op for n in g.nodes] and "mt.Attention" in [n.op for n in g.nodes]
+    ops = [n.op for n in g.nodes]
+    assert "Softmax" not in ops and ops.count("mt.MHSA") == 1, ops
+    assert [n.attr("keys_are_input") for n in g.nodes if n.op == "mt.MHSA"] == [int(fwsa)]
     assert_close(interpret(g, {"input": x})["output"], ort_run(proto, {"input": x})["output"],
                  what="depth-first golden vs onnxruntime")
     cm = compile_graph(g)
     assert_close(cm.run({"input": x})["output"], interpret(g, {"input": x})["output"], what="C vs golden")
-    # no tensor of the rewritten graph has the S x S map's shape; scratch is one block
+    # no tensor holds the S x S map; in the attention-only block none holds all heads' Q
     soft = [n for n in base.nodes if n.op == "Softmax"][0]
     s = base.types[soft.outputs[0]].shape[-1]
     assert all(g.types[o].shape[-2:] != (s, s) for n in g.nodes for o in n.outputs)
-    att = [n for n in g.nodes if n.op == "mt.Attention"][0]
-    assert cm.plan.buffers[cm.plan.scratch[att.name]].size == 4 * min(4, s) * s
+    if name == "mhsa_small":
+        q_size = base.types[soft.outputs[0]].size // s * SMALL["head_dim"]
+        assert max(g.types[o].size for n in g.nodes for o in n.outputs) < q_size
     from microtrain.planner import plan_memory
     layer = plan_memory(base)
     assert cm.plan.arena_bytes <= layer.arena_bytes
-    if name == "mhsa_small":   # the block is attention only, so the map sets the peak
-        assert cm.plan.arena_bytes < layer.arena_bytes
+    if name == "mhsa_small":   # the block is attention only, so attention sets the peak
+        assert cm.plan.arena_bytes < layer.arena_bytes / 2
+
+
+@pytest.mark.parametrize("name", ["mhsa_small", "encoder_pre_norm"])
+def test_without_projection_fusion_the_core_becomes_mt_attention(name):
+    proto, x = _case(name)
+    base = lower_to_graph(proto)
+    g = depth_first_attention(base, fuse_projections=False)
+    assert "mt.Attention" in [n.op for n in g.nodes] and "Softmax" not in [n.op for n in g.nodes]
+    assert_close(interpret(g, {"input": x})["output"], ort_run(proto, {"input": x})["output"],
+                 what="golden vs onnxruntime")
+    cm = compile_graph(g)
+    assert_close(cm.run({"input": x})["output"], interpret(g, {"input": x})["output"], what="C vs golden")
+    soft = [n for n in base.nodes if n.op == "Softmax"][0]
+    s = base.types[soft.outputs[0]].shape[-1]
+    att = [n for n in g.nodes if n.op == "mt.Attention"][0]
+    assert cm.plan.buffers[cm.plan.scratch[att.name]].size == 4 * min(4, s) * s

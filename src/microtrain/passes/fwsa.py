@@ -43,12 +43,12 @@ def fwsa_beneficial(s: int, e: int, p: int) -> bool:
 
 
 @dataclass
-class _Chain:
+class Chain:
     source: str            # the token tensor X
     nodes: list[Node]      # X -> target, in graph order
 
 
-def _affine_chain(g: Graph, target: str) -> Optional[_Chain]:
+def affine_chain(g: Graph, target: str) -> Optional[Chain]:
     producers = g.producers()
     chain, frontier, source = [], [target], None
     while frontier:
@@ -70,16 +70,16 @@ def _affine_chain(g: Graph, target: str) -> Optional[_Chain]:
     if source is None or source == target:
         return None
     order = {id(n): k for k, n in enumerate(g.nodes)}
-    return _Chain(source, sorted(chain, key=lambda n: order[id(n)]))
+    return Chain(source, sorted(chain, key=lambda n: order[id(n)]))
 
 
-def _run_chain(g: Graph, chain: _Chain, target: str, x: np.ndarray) -> np.ndarray:
+def _run_chain(g: Graph, chain: Chain, target: str, x: np.ndarray) -> np.ndarray:
     sub = Graph("fwsa_probe", chain.nodes, [chain.source], [target],
                 {k: v for k, v in g.types.items()}, g.constants, g.opset)
     return interpret(sub, {chain.source: x.astype(np.float32)})[target].astype(np.float64)
 
 
-def _token_affine(g: Graph, chain: _Chain, target: str, token_axis: int, heads: int):
+def token_affine(g: Graph, chain: Chain, target: str, token_axis: int, heads: int):
     """(W (heads, E, P), c (heads, P)) with target[h, token s] = X[s] W_h + c_h,
     or None when the chain is not that per-token affine map."""
     xshape = g.types[chain.source].shape
@@ -148,14 +148,14 @@ def _rewrite(g: Graph, core: AttentionCore, only_when_cheaper: bool) -> Optional
     ashape, bshape = g.types[a].shape, g.types[b].shape
     lead = ashape[:-2]
     heads = int(np.prod(lead, dtype=np.int64))
-    ca, cb = _affine_chain(g, a), _affine_chain(g, b)
+    ca, cb = affine_chain(g, a), affine_chain(g, b)
     if ca is None or cb is None or ca.source != cb.source or bshape[:-2] != lead:
         return None
     s, e = g.types[ca.source].shape[-2:]
     p = ashape[-1]
     if ashape[-2] != s or bshape[-1] != s or (only_when_cheaper and not fwsa_beneficial(s, e, p)):
         return None
-    qa, kb = _token_affine(g, ca, a, -2, heads), _token_affine(g, cb, b, -1, heads)
+    qa, kb = token_affine(g, ca, a, -2, heads), token_affine(g, cb, b, -1, heads)
     if qa is None or kb is None:
         return None
     (wq, bq), (wk, _) = qa, kb      # b_k only adds row constants: dropped
@@ -168,10 +168,10 @@ def _rewrite(g: Graph, core: AttentionCore, only_when_cheaper: bool) -> Optional
     y = bld.heads_of(x2, fused, bias, lead)
     bld.node("MatMul", [y, xt], out=core.scores.outputs[0])
     # V keeps its own projection unless it shares nodes with the Q/K chains.
-    cv = _affine_chain(g, v)
+    cv = affine_chain(g, v)
     shared = cv is not None and any(n in ca.nodes or n in cb.nodes for n in cv.nodes)
     if shared:
-        vv = _token_affine(g, cv, v, -2, int(np.prod(g.types[v].shape[:-2], dtype=np.int64)))
+        vv = token_affine(g, cv, v, -2, int(np.prod(g.types[v].shape[:-2], dtype=np.int64)))
         if cv.source != ca.source or vv is None:
             return None
         core.context.inputs[1] = bld.heads_of(x2, vv[0], vv[1], g.types[v].shape[:-2])

@@ -11,4 +11,15 @@ void mt_attention_f32(const float *q, const float *kt, const float *v, float *y,
                       const int32_t *q_off, const int32_t *k_off, const int32_t *v_off,
                       float scale, int32_t block_rows, float *scores);
 
+/* Multi-head self-attention with its projections, depth-first (ops/mhsa.py):
+ * y (s x eo) = bo + sum_h softmax(scale * (x wq_h + bq_h)(x wk_h + bk_h)^T)(x wv_h + bv_h) wo_h.
+ * x (s x e); wq, wk (h x e x p); wv (h x e x pv); wo (h x pv x eo); wk == NULL
+ * means the keys are x itself (p == e). Scratch: K_h (s x p, unless wk is
+ * NULL), V_h (s x pv), and per block of block_rows rows their Q, scores and
+ * context: 4 * (s*p + s*pv + block_rows*(p + s + pv)) bytes. */
+void mt_mhsa_f32(const float *x, const float *wq, const float *bq, const float *wk, const float *bk,
+                 const float *wv, const float *bv, const float *wo, const float *bo, float *y,
+                 int32_t s, int32_t e, int32_t h, int32_t p, int32_t pv, int32_t eo,
+                 float scale, int32_t block_rows, float *scratch);
+
 #endif

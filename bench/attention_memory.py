@@ -2,7 +2,8 @@
 the FWSA rewrite's MACs/parameters, on the EEG-transformer shape (S=81, E=32,
 P=32, H=8; models/mhsa.py) and on CCT-2/3x2 (models/cct.py: the attention
 block alone at its shape S=64, E=128, P=64, H=2, and the whole network).
-Deterministic: the planner's arena and lower bound (bytes), MAC counts.
+Deterministic: the planner's arena (bytes; the caller's input/output buffers
+added in the second column), MAC counts, float parameters. fp32 tensors.
 Numbers are quoted in docs/quantization_transformer.md.
 
     python bench/attention_memory.py
@@ -25,8 +26,13 @@ CASES = [
 ]
 
 
+def io_bytes(g) -> int:
+    return sum(g.types[n].nbytes for n in g.inputs + g.outputs)
+
+
 def main() -> None:
-    print(f"{'model':<42} {'schedule':<22} {'arena B':>9} {'lower bd B':>10} {'MACs':>11} {'params':>8}")
+    print(f"{'model':<42} {'schedule':<22} {'arena B':>9} {'+ I/O B':>9} {'MACs':>11} {'params':>8}  "
+          f"arena ratio (with I/O)")
     for label, make in CASES:
         proto = make()
         base = None
@@ -35,10 +41,11 @@ def main() -> None:
                 g = lower_to_graph(proto, fwsa=fwsa, depth_first=depth_first)
                 plan = plan_memory(g)
                 macs, params = macs_and_params(g)
+                total = plan.arena_bytes + io_bytes(g)
                 sched = ("FWSA + " if fwsa else "") + ("depth-first" if depth_first else "layer-by-layer")
-                base = base or plan.arena_bytes
-                print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {plan.lower_bound_bytes:>10,} "
-                      f"{macs:>11,} {params:>8,}   {base / plan.arena_bytes:.2f}x")
+                base = base or (plan.arena_bytes, total)
+                print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {total:>9,} {macs:>11,} {params:>8,}  "
+                      f"{base[0] / plan.arena_bytes:5.2f}x ({base[1] / total:.2f}x)")
         print()
 
 

@@ -14,7 +14,7 @@ import warnings
 
 from microtrain.compiler import lower_to_graph
 from microtrain.models import cct, mhsa
-from microtrain.passes.fwsa import macs_and_params
+from microtrain.passes.fwsa import fwsa as fwsa_pass, macs_and_params
 from microtrain.planner import plan_memory
 
 warnings.filterwarnings("ignore")
@@ -46,6 +46,8 @@ def main() -> None:
                 base = base or (plan.arena_bytes, total)
                 print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {total:>9,} {macs:>11,} {params:>8,}  "
                       f"{base[0] / plan.arena_bytes:5.2f}x ({base[1] / total:.2f}x)")
+        forced = macs_and_params(fwsa_pass(lower_to_graph(proto), only_when_cheaper=False))
+        print(f"{label:<42} {'FWSA forced (no gate)':<22} {'':>9} {'':>9} {forced[0]:>11,} {forced[1]:>8,}")
         print()
 
 

@@ -1,14 +1,14 @@
 """microtrain: compile small neural networks into static, verified C for
 microcontrollers — inference and on-device training.
 
-Public API (names kept stable): compile, reference, from_torch, MicrotrainError.
+Public API (names kept stable): compile, reference, from_torch, quantize, MicrotrainError.
 Heavy modules load on first use so `import microtrain` stays cheap."""
 from .errors import MicrotrainError
 
 __version__ = "0.1.0"
 
-__all__ = ["compile", "reference", "from_torch", "compile_training", "schedule", "MicrotrainError",
-           "CompiledModel", "CompiledTrainer"]
+__all__ = ["compile", "reference", "from_torch", "compile_training", "schedule", "quantize",
+           "MicrotrainError", "CompiledModel", "CompiledTrainer"]
 
 
 def __getattr__(name):
@@ -21,6 +21,9 @@ def __getattr__(name):
     if name == "schedule":
         from .scheduler import schedule
         return schedule
+    if name == "quantize":
+        from .quantization import quantize
+        return quantize
     if name == "from_torch":
         from .torch_export import from_torch
         return from_torch

@@ -86,9 +86,13 @@ def compile_cmd(model, target, out_dir, input_shapes):
 @click.option("--target", default="host", show_default=True,
               help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc.")
 @click.option("--profile", is_flag=True, help="Also print instruction counts per layer (instructions, not cycles).")
+@click.option("--float-model", type=click.Path(dir_okay=False),
+              help="For a quantized MODEL: the fp32 model to compare the int8 outputs with.")
 @input_shape_option
-def run(model, inputs_path, example, seed, target, profile, input_shapes):
-    """Compile MODEL, run the C (host or emulated MCU) and compare with onnxruntime."""
+def run(model, inputs_path, example, seed, target, profile, float_model, input_shapes):
+    """Compile MODEL, run the C (host or emulated MCU) and compare with onnxruntime
+    (a quantized MODEL: with the integer golden model and, given --float-model, the fp32 model;
+    float --inputs are quantized with the model's input scales, an array 'y' in them is labels)."""
     from .compiler import compile as mt_compile
     from .golden import check_inputs
     if example:
@@ -97,6 +101,12 @@ def run(model, inputs_path, example, seed, target, profile, input_shapes):
     if not model:
         raise MicrotrainError("give a MODEL path (or --example for the bundled model)")
     cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes))
+    if _is_quantized(model):
+        _run_quantized(cm, model, inputs_path, seed, float_model, profile)
+        return
+    if float_model:
+        raise MicrotrainError(f"--float-model is for quantized models; {model} is not one "
+                              "(make one with `microtrain quantize`)")
     inputs = _load_inputs(inputs_path, cm, seed)
     inputs = check_inputs(cm.graph, inputs)
     got = cm.run(inputs)
@@ -119,6 +129,61 @@ def run(model, inputs_path, example, seed, target, profile, input_shapes):
         click.echo(cm.profile(inputs).table())
     if not ok:
         sys.exit(EXIT_MISMATCH)
+
+
+def _is_quantized(model) -> bool:
+    from .frontend import load_model
+    from .quantization import io_params
+    return bool(io_params(load_model(model)[0]))
+
+
+def _run_quantized(cm, model, inputs_path, seed, float_model, profile):
+    from .quantization.compare import compare_quantized, random_float_inputs
+    labels = None
+    if inputs_path:
+        data = _load_inputs(inputs_path, cm, seed)
+        labels = data.pop("y", None)
+        if len(cm.input_names) == 1 and len(data) == 1:
+            data = {cm.input_names[0]: next(iter(data.values()))}
+    else:
+        data = random_float_inputs(model, cm.graph, seed)
+    lines, ok = compare_quantized(cm, model, data, float_model, labels)
+    click.echo(cm.report.table())
+    click.echo("\n".join(lines))
+    if profile:
+        from .quantization import quantize_inputs
+        click.echo(cm.profile(quantize_inputs(model, data)).table())
+    if not ok:
+        sys.exit(EXIT_MISMATCH)
+
+
+@cli.command("quantize")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--calib", "calib_path", required=True, type=click.Path(dir_okay=False),
+              help=".npz with calibration samples: one array per model input (batch first).")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the quantized model (.onnx).")
+@click.option("--method", default="minmax", show_default=True, help="minmax | percentile | mse")
+@click.option("--percentile", default=99.99, show_default=True, type=float)
+@click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
+@input_shape_option
+def quantize_cmd(model, calib_path, out_path, method, percentile, per_tensor, input_shapes):
+    """Post-training int8 quantization of MODEL from calibration data."""
+    import onnx
+    from .quantization import io_params, quantize
+    if Path(out_path).resolve() == Path(model).resolve():
+        raise MicrotrainError(f"-o {out_path} would overwrite the input model; choose another path")
+    try:
+        calib = dict(np.load(calib_path))
+    except Exception as exc:
+        raise MicrotrainError(f"{calib_path}: cannot read calibration data ({type(exc).__name__}); "
+                              "give an .npz saved with numpy.savez") from None
+    q = quantize(model, calib if len(calib) != 1 else next(iter(calib.values())), method=method,
+                 percentile=percentile, per_channel=not per_tensor,
+                 input_shapes=_parse_input_shapes(input_shapes))
+    onnx.save(q, out_path)
+    click.echo(f"wrote {out_path}: {len(q.graph.node)} integer nodes, int8 inputs/outputs "
+               + ", ".join(f"{k} (scale {s:.6g}, zero point {z})" for k, (s, z) in io_params(q).items()))
 
 
 def _table_with_errors(report, layer_err: dict) -> str:

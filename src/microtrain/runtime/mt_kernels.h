@@ -28,5 +28,6 @@
 #include "mt_reduce.h"
 #include "mt_shape.h"
 #include "mt_train.h"
+#include "mt_int8.h"
 
 #endif

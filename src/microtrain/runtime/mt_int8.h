@@ -1,0 +1,72 @@
+/* microtrain kernels: int8 family (integer-only inference). Included through
+ * mt_kernels.h. Semantics: docs/quantization.md; golden model: ops/q*.py.
+ *
+ * Every kernel ends in the one requantization rule, in int64:
+ *   y = clamp((acc * mul[c] + add[c] + 2^(shift-1)) >> shift, lo, hi)
+ * `>>` rounds towards -inf (so the whole rule rounds half up); no rounding
+ * term when shift == 0. mul/add hold 1 value (whole tensor) or one per
+ * channel: nmul/nadd say which. No int32 intermediate buffers. */
+#ifndef MT_INT8_H
+#define MT_INT8_H
+
+/* floor(v / 2^s) without relying on implementation-defined >> of negatives. */
+static inline int64_t mt_floor_shift(int64_t v, int32_t s)
+{
+  return v >= 0 ? (v >> s) : ~((~v) >> s);
+}
+
+static inline int8_t mt_requant1(int64_t acc, int32_t mul, int64_t add, int32_t shift,
+                                 int32_t lo, int32_t hi)
+{
+  int64_t v = acc * (int64_t)mul + add + (shift > 0 ? ((int64_t)1 << (shift - 1)) : 0);
+  v = mt_floor_shift(v, shift);
+  if (v < lo) v = lo;
+  if (v > hi) v = hi;
+  return (int8_t)v;
+}
+
+/* mt.Requant: x viewed as (outer, channels, inner), channel = the middle axis. */
+void mt_requant_s32_s8(const int32_t *x, int8_t *y, int32_t outer, int32_t channels, int32_t inner,
+                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                       int32_t shift, int32_t lo, int32_t hi);
+void mt_requant_s8_s8(const int8_t *x, int8_t *y, int32_t outer, int32_t channels, int32_t inner,
+                      const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                      int32_t shift, int32_t lo, int32_t hi);
+
+/* mt.QConv: direct grouped conv with the geometry table of mt_conv_f32
+ * (mt_conv.h); acc = sum (x - x_zp) * w over taps inside the input, then
+ * requant per output channel. x: (N,C,D,H,W) int8, w: (M,C/G,KD,KH,KW) int8. */
+void mt_conv_s8(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                const int32_t *geo, int32_t x_zp,
+                const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                int32_t shift, int32_t lo, int32_t hi);
+
+/* mt.QMatMul: for each of `batch` products, A at a + a_off[i] (M x K), B at
+ * b + b_off[i] (K x N), Y at y + i*M*N; acc = sum_k (a - a_zp) (b - b_zp),
+ * requant per column. */
+void mt_matmul_s8(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT b, int8_t *MT_RESTRICT y,
+                  int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                  int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                  const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                  int32_t shift, int32_t lo, int32_t hi);
+
+/* op codes of mt_qbinary_s8 (keep in sync with ops/qeltwise.py) */
+enum { MT_QADD = 0, MT_QMUL = 1 };
+
+/* mt.QAdd / mt.QMul with broadcasting (element strides per output dim, 0 on
+ * broadcast dims). QAdd: acc = (a-za)*m1 + (b-zb)*m2; QMul: acc = (a-za)*(b-zb)*m1;
+ * y = clamp(floor((acc + add + 2^(shift-1)) / 2^shift), lo, hi). */
+void mt_qbinary_s8(int32_t op, const int8_t *a, const int8_t *b, int8_t *y, int32_t ndim,
+                   const int32_t *shape, const int32_t *a_strides, const int32_t *b_strides,
+                   int32_t a_zp, int32_t b_zp, int32_t m1, int32_t m2, int64_t add,
+                   int32_t shift, int32_t lo, int32_t hi);
+
+/* mt.QMaxPool / mt.QAvgPool with the pool geometry table of mt_pool.h.
+ * Avg: y = clamp(floor((2*acc*mul + den) / (2*den)) + y_zp, lo, hi),
+ * acc = sum (x - x_zp) over taps inside the input, den = count << shift. */
+void mt_maxpool_s8(const int8_t *MT_RESTRICT x, int8_t *MT_RESTRICT y, int32_t nc, const int32_t *geom);
+void mt_avgpool_s8(const int8_t *MT_RESTRICT x, int8_t *MT_RESTRICT y, int32_t nc, const int32_t *geom,
+                   int32_t count_include_pad, int32_t x_zp, int32_t y_zp, int32_t mul,
+                   int32_t shift, int32_t lo, int32_t hi);
+
+#endif

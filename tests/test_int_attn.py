@@ -55,7 +55,10 @@ def _inputs(op_rows, rng):
 
 @pytest.fixture(scope="module")
 def ita_model():
-    g = single_op_graph("mt.ITASoftmax", {f"x{n}": ((7, n), np.int8) for n in ROW_LENGTHS})
+    shapes = {f"x{n}": ((7, n), np.int8) for n in ROW_LENGTHS}
+    shapes["s17"] = shapes["s81"] = None   # the same rows with int8 output (signed_output)
+    shapes = {k: (v or ((7, int(k[1:])), np.int8)) for k, v in shapes.items()}
+    g = single_op_graph("mt.ITASoftmax", shapes, {"s17": {"signed_output": 1}, "s81": {"signed_output": 1}})
     return g, compile_ir(g)
 
 
@@ -63,8 +66,13 @@ def ita_model():
 def test_ita_softmax_c_golden_and_rule_agree(ita_model, seed):
     g, cm = ita_model
     inputs = _inputs(ROW_LENGTHS, np.random.default_rng(seed))
+    inputs["s17"], inputs["s81"] = inputs["x17"], inputs["x81"]
     ref = interpret(g, inputs)
     got = cm.run(inputs)
+    for n in (17, 81):   # int8 form: y - 128
+        assert ref[f"y_s{n}"].dtype == np.int8
+        np.testing.assert_array_equal(ref[f"y_s{n}"].astype(np.int64), ref[f"y_x{n}"].astype(np.int64) - 128)
+        np.testing.assert_array_equal(got[f"y_s{n}"], ref[f"y_s{n}"])
     for n in ROW_LENGTHS:
         x, name = inputs[f"x{n}"], f"y_x{n}"
         want = np.array([ita_rule(r) for r in x], dtype=np.int64)
@@ -124,11 +132,12 @@ def _ibert_cases(op):
         name = f"x{n}"
         shapes[name] = ((7, n), np.int8)   # the 7 rows of special_rows
         if op == "mt.IBertSoftmax":
-            attrs[name] = ibert_softmax_params(s)
-        elif op == "mt.IBertGelu":
-            attrs[name] = ibert_gelu_params(s, s)
+            attrs[name] = {**ibert_softmax_params(s), "signed_output": int(n == 32)}
+        elif op == "mt.IBertGelu":   # zero points on one input (asymmetric int8 activations)
+            attrs[name] = {**ibert_gelu_params(s, s), "x_zero_point": -9 * (n == 32), "y_zero_point": 5 * (n == 32)}
         else:
-            attrs[name] = _layernorm_attrs(n, s, n)[2]
+            gamma, beta, _ = _layernorm_attrs(n, s, n)
+            attrs[name] = ibert_layernorm_params(gamma, beta, s, 4.0 / 127, out_zero_point=-3 * (n == 32))
     return shapes, attrs
 
 
@@ -189,6 +198,25 @@ def test_ibert_layernorm_close_to_float(scale):
     want = np.clip(want, -128 * out_scale, 127 * out_scale)
     # one output LSB: rounding (1/2) plus the integer std / x-hat truncation
     assert np.max(np.abs(y - want)) < out_scale
+
+
+def test_zero_points_shift_values_not_results():
+    """GELU of x - zx equals GELU with x_zero_point = zx, moved by y_zero_point;
+    LayerNorm ignores the input zero point and adds the output one."""
+    x = np.arange(-100, 100, dtype=np.int8)
+    p = ibert_gelu_params(0.05, 0.05)
+    from microtrain.ops.ibert_gelu import ibert_gelu
+    from microtrain.ops.ibert_layernorm import ibert_layernorm
+    base = ibert_gelu(x, **p).astype(np.int64)
+    shifted = ibert_gelu((x.astype(np.int64) + 20).astype(np.int8), **p, x_zero_point=20, y_zero_point=-7)
+    np.testing.assert_array_equal(shifted.astype(np.int64), np.clip(base - 7, -128, 127))
+    rows = random_int8(np.random.default_rng(4), (5, 16)) // 2
+    gamma, beta = np.linspace(0.5, 1.5, 16), np.linspace(-0.2, 0.2, 16)
+    a0 = ibert_layernorm_params(gamma, beta, 0.03, 0.03)
+    a1 = ibert_layernorm_params(gamma, beta, 0.03, 0.03, out_zero_point=4)
+    y0 = ibert_layernorm(rows, **a0).astype(np.int64)
+    y1 = ibert_layernorm((rows.astype(np.int64) + 30).astype(np.int8), **a1).astype(np.int64)
+    np.testing.assert_array_equal(y1, np.clip(y0 + 4, -128, 127))
 
 
 def test_isqrt_newton_is_the_floor_root():

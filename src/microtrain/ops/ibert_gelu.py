@@ -3,9 +3,10 @@
 GELU(x) = x/2 * (1 + erf(x / sqrt 2)), erf(u) ~= sign(u) [a (min(|u|, -b) + b)^2 + 1],
 a = -0.2888, b = -1.769. With S' = S / sqrt 2 and q the int8 input:
 
+    q = x - x_zero_point
     T = (min(|q|, -q_b) + q_b)^2 + q_c          (<= 0; erf ~= sign(q) * |a| S'^2 * -T)
     acc = q * (sign(q) * -T + q_one)            (scale S * |a| S'^2 / 2)
-    y = clip(round_half_up(acc * mult / 2^shift))
+    y = clip(round_half_up(acc * mult / 2^shift) + y_zero_point)
 
 Attributes (from the input/output scales by `ibert_gelu_params`):
 q_b = floor(b / S'), q_c = floor(1 / (a S'^2)), q_one = floor(1 / (|a| S'^2)),
@@ -41,23 +42,25 @@ def _infer(node, ins):
     return [TensorType(ins[0].shape, np.int8)]
 
 
-def ibert_gelu(x, q_b, q_c, q_one, mult, shift):
-    q = np.asarray(x).astype(np.int64)
+def ibert_gelu(x, q_b, q_c, q_one, mult, shift, x_zero_point=0, y_zero_point=0):
+    q = np.asarray(x).astype(np.int64) - x_zero_point
     t = (np.minimum(np.abs(q), -q_b) + q_b) ** 2 + q_c
     acc = q * (np.sign(q) * -t + q_one)
-    return clip_int8(round_shift(acc * mult, shift))
+    return clip_int8(round_shift(acc * mult, shift) + y_zero_point)
 
 
 def _reference(node, args):
     a = node.attrs
-    return [ibert_gelu(args[0], a["q_b"], a["q_c"], a["q_one"], a["mult"], a["shift"])]
+    return [ibert_gelu(args[0], a["q_b"], a["q_c"], a["q_one"], a["mult"], a["shift"],
+                       int(a.get("x_zero_point", 0)), int(a.get("y_zero_point", 0)))]
 
 
 def _lower(node, ctx):
     require_int8(node, ctx.ins)
     a = node.attrs
     return (f"mt_ibert_gelu_i8({ctx.inp(0)}, {ctx.out(0)}, {size(ctx.ins[0].shape)}, "
-            f"{a['q_b']}, {a['q_c']}, {a['q_one']}, {a['mult']}, {a['shift']});")
+            f"{a['q_b']}, {a['q_c']}, {a['q_one']}, {a['mult']}, {a['shift']}, "
+            f"{int(a.get('x_zero_point', 0))}, {int(a.get('y_zero_point', 0))});")
 
 
 register("mt.IBertGelu", infer=_infer, reference=_reference, lower=_lower,

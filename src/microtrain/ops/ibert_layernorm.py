@@ -10,7 +10,9 @@ Input q at scale S, n values per row. Everything is exact integer arithmetic:
 
 F = 10, FG = 12. Per-channel attributes (from gamma, beta and the scales by
 `ibert_layernorm_params`): G = round(gamma / S_out * 2^FG),
-B = round(beta / S_out * 2^(F + FG)), eps_q = round(eps n^2 / S^2)."""
+B = round(beta / S_out * 2^(F + FG)) + zp_out * 2^(F + FG) (the output zero
+point rides in B), eps_q = round(eps n^2 / S^2). The input's zero point
+cancels in c."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,13 +27,14 @@ from .registry import register
 F, FG, INV_BITS = 10, 12, 30
 
 
-def ibert_layernorm_params(gamma, beta, in_scale: float, out_scale: float, eps: float = 1e-5) -> dict:
+def ibert_layernorm_params(gamma, beta, in_scale: float, out_scale: float, eps: float = 1e-5,
+                           out_zero_point: int = 0) -> dict:
     gamma = np.asarray(gamma, dtype=np.float64).reshape(-1)
     beta = np.zeros_like(gamma) if beta is None else np.asarray(beta, dtype=np.float64).reshape(-1)
     if not (in_scale > 0 and out_scale > 0):
         raise MicrotrainError(f"I-BERT LayerNorm: scales must be positive, got {in_scale}, {out_scale}")
     g = np.round(gamma / out_scale * 2.0 ** FG).astype(np.int64)
-    b = np.round(beta / out_scale * 2.0 ** (F + FG)).astype(np.int64)
+    b = np.round(beta / out_scale * 2.0 ** (F + FG)).astype(np.int64) + (int(out_zero_point) << (F + FG))
     if np.max(np.abs(g)) >= 1 << 24 or np.max(np.abs(b)) >= 1 << 50:
         raise MicrotrainError("I-BERT LayerNorm: gamma/beta too large for the output scale "
                               f"{out_scale:g}; recalibrate the output")

@@ -8,7 +8,9 @@ With d = q - max(q) <= 0 (real value d*S = -z*ln2 + p, p in (-ln2, 0]):
     y_j = (e_j * floor(255 * 2^32 / sum e)) >> 32
 
 Attributes (from S by `ibert_softmax_params`): q_ln2 = floor(ln2/S),
-q_b = floor(1.353/S), q_c = floor(0.344 / (0.3585 S^2)). z clamps at 31."""
+q_b = floor(1.353/S), q_c = floor(0.344 / (0.3585 S^2)). z clamps at 31.
+`signed_output` = 1: int8 y - 128 (as mt.ITASoftmax). The result does not
+depend on the input's zero point (only q - max is used)."""
 from __future__ import annotations
 
 import math
@@ -16,10 +18,9 @@ import math
 import numpy as np
 
 from ..errors import MicrotrainError
-from ..ir import TensorType
 from ._common import size
 from ._intmath import rows_view
-from .ita_softmax import require_int8
+from .ita_softmax import probs_type, require_int8, to_signed
 from .registry import register
 
 EXP_A, EXP_B, EXP_C = 0.3585, 1.353, 0.344
@@ -38,7 +39,7 @@ def ibert_softmax_params(in_scale: float) -> dict:
 
 def _infer(node, ins):
     require_int8(node, ins, "the logits")
-    return [TensorType(ins[0].shape, np.uint8)]
+    return [probs_type(node, ins)]
 
 
 def ibert_exp(d: np.ndarray, q_ln2: int, q_b: int, q_c: int) -> np.ndarray:
@@ -57,15 +58,16 @@ def ibert_softmax(x: np.ndarray, q_ln2: int, q_b: int, q_c: int) -> np.ndarray:
 
 
 def _reference(node, args):
-    return [ibert_softmax(args[0], node.attr("q_ln2"), node.attr("q_b"), node.attr("q_c"))]
+    return [to_signed(node, ibert_softmax(args[0], node.attr("q_ln2"), node.attr("q_b"), node.attr("q_c")))]
 
 
 def _lower(node, ctx):
     require_int8(node, ctx.ins, "the logits")
     shape = ctx.ins[0].shape
     n = shape[-1] if shape else 1
-    return (f"mt_ibert_softmax_i8({ctx.inp(0)}, {ctx.out(0)}, {size(shape) // n}, {n}, "
-            f"{node.attr('q_ln2')}, {node.attr('q_b')}, {node.attr('q_c')});")
+    return (f"mt_ibert_softmax_i8({ctx.inp(0)}, (uint8_t *){ctx.out(0)}, {size(shape) // n}, {n}, "
+            f"{node.attr('q_ln2')}, {node.attr('q_b')}, {node.attr('q_c')}, "
+            f"{int(node.attr('signed_output', 0))});")
 
 
 def _macs(node, ins, outs):

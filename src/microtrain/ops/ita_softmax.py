@@ -34,9 +34,18 @@ def require_int8(node, ins, what="input"):
                                  "quantize the model first (microtrain.quantize)")
 
 
+def probs_type(node, ins) -> TensorType:
+    """uint8 probabilities, or int8 (y - 128) with signed_output = 1."""
+    return TensorType(ins[0].shape, np.int8 if node.attr("signed_output", 0) else np.uint8)
+
+
+def to_signed(node, y: np.ndarray) -> np.ndarray:
+    return (y.astype(np.int16) - 128).astype(np.int8) if node.attr("signed_output", 0) else y
+
+
 def _infer(node, ins):
     require_int8(node, ins, "the logits")
-    return [TensorType(ins[0].shape, np.uint8)]
+    return [probs_type(node, ins)]
 
 
 def _shift(d):
@@ -63,14 +72,15 @@ def ita_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _reference(node, args):
-    return [ita_softmax(args[0])]
+    return [to_signed(node, ita_softmax(args[0]))]
 
 
 def _lower(node, ctx):
     require_int8(node, ctx.ins, "the logits")
     shape = ctx.ins[0].shape
     n = shape[-1] if shape else 1
-    return f"mt_ita_softmax_i8({ctx.inp(0)}, {ctx.out(0)}, {size(shape) // n}, {n});"
+    return (f"mt_ita_softmax_i8({ctx.inp(0)}, (uint8_t *){ctx.out(0)}, {size(shape) // n}, {n}, "
+            f"{int(node.attr('signed_output', 0))});")
 
 
 def _macs(node, ins, outs):

@@ -1,0 +1,78 @@
+"""Integer-only Transformers through microtrain.quantize: the done-when
+accuracy on scikit-learn's digits (int8 vs fp32 top-1 within 1 point, for
+softmax="ita" and "ibert"), C bit-exact with the integer golden model, ITA's
+fixed logit scale forced at the logits' producer, and no float in the
+firmware of a quantized Transformer."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import microtrain
+from microtrain.ops.ita_softmax import ITA_LOGIT_SCALE
+from microtrain.quantization import quantize_inputs
+
+warnings.filterwarnings("ignore", category=UserWarning)
+torch.set_num_threads(1)
+
+INTEGER_DATA_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Concat"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from digits_cnn import digits_split
+    from digits_transformer import train_digits_transformer
+    xtr, ytr, xte, yte = digits_split()
+    net = train_digits_transformer(xtr, ytr)
+    fmodel = microtrain.from_torch(net, torch.zeros(len(yte), 1, 8, 8))
+    with torch.no_grad():
+        fp32 = float((net(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
+    return fmodel, fp32, xtr, xte, yte
+
+
+@pytest.mark.parametrize("softmax", ["ita", "ibert"])
+def test_digits_transformer_int8_within_one_point(digits, softmax):
+    fmodel, fp32, xtr, xte, yte = digits
+    qmodel = microtrain.quantize(fmodel, xtr[:2 * len(yte)], softmax=softmax, progress=False)
+    ops = [n.op_type for n in qmodel.graph.node]
+    want = {"ita": "mt.ITASoftmax", "ibert": "mt.IBertSoftmax"}[softmax]
+    assert want in ops and "mt.IBertGelu" in ops and ops.count("mt.IBertLayerNorm") == 3
+    assert all(op.startswith("mt.") or op in INTEGER_DATA_OPS for op in ops), ops
+    cm = microtrain.compile(qmodel)
+    xq = quantize_inputs(qmodel, {"input": xte})
+    logits = cm.run(xq)["output"]
+    np.testing.assert_array_equal(logits, cm.reference(xq)["output"])
+    int8 = float((logits.argmax(1) == yte).mean())
+    print(f"digits transformer: fp32 {fp32:.4f}, int8 ({softmax}) {int8:.4f}")
+    assert fp32 > 0.9
+    assert abs(int8 - fp32) <= 0.01, (softmax, fp32, int8)
+
+
+def test_ita_logits_are_computed_at_the_fixed_scale(digits):
+    """The scale Mul after Q.K^T is calibrated to 8/(256 log2 e) itself: no
+    extra requantization before the softmax."""
+    fmodel, _, xtr, _, yte = digits
+    qmodel = microtrain.quantize(fmodel, xtr[:len(yte)], softmax="ita", progress=False)
+    nodes = {o: n for n in qmodel.graph.node for o in n.output}
+    soft = [n for n in qmodel.graph.node if n.op_type == "mt.ITASoftmax"][0]
+    producer = nodes[soft.input[0]]
+    attrs = {a.name: a for a in producer.attribute}
+    assert producer.op_type != "mt.Requant"
+    assert attrs["y_scale"].f == pytest.approx(ITA_LOGIT_SCALE, rel=1e-6) and attrs["y_zero_point"].i == 0
+
+
+def test_quantized_transformer_firmware_has_no_float():
+    from digits_transformer import build_digits_transformer
+    from microtrain.quantization.nofloat import float_functions_reachable
+    from microtrain.targets import get_target
+    from microtrain.targets.toolchain import require_tool
+    net = build_digits_transformer().eval()
+    fmodel = microtrain.from_torch(net, torch.zeros(2, 1, 8, 8))
+    calib = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    objdump = require_tool(get_target("rv32imc").tool_prefix + "objdump", get_target("rv32imc"))
+    for softmax in ("ita", "ibert"):
+        cm = microtrain.compile(microtrain.quantize(fmodel, calib, softmax=softmax, progress=False), "rv32imc")
+        assert float_functions_reachable(cm.build(), objdump, "mt_network_run") == [], softmax
+        x = np.random.default_rng(1).integers(-128, 128, (2, 1, 8, 8)).astype(np.int8)
+        np.testing.assert_array_equal(cm.run({"input": x})["output"], cm.reference({"input": x})["output"])

@@ -11,10 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def build_digits_transformer(seed=0):
+def build_digits_transformer(seed=0, attention="cct"):
+    """attention="cct": CCT's Attention (2 heads of 8); "mhsa": models/mhsa.py
+    with 2 heads of 16 (P = E, where FWSA pays off: E(E+S) = 384 < P(2E+S) = 640)."""
     import torch
     from torch import nn
     from microtrain.models.cct import Attention
+    from microtrain.models.mhsa import MHSA
 
     class DigitsTransformer(nn.Module):
         def __init__(self, dim=16, heads=2, ffn=32):
@@ -22,7 +25,8 @@ def build_digits_transformer(seed=0):
             self.embed = nn.Linear(8, dim)
             self.pos = nn.Parameter(0.1 * torch.randn(1, 8, dim))
             self.norm1, self.norm2, self.norm = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-            self.attn = Attention(dim, heads, qkv="separate")
+            self.attn = Attention(dim, heads, qkv="separate") if attention == "cct" else \
+                MHSA(tokens=8, dim=dim, heads=heads, head_dim=dim)
             self.linear1, self.linear2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
             self.fc = nn.Linear(8 * dim, 10)
 
@@ -36,10 +40,10 @@ def build_digits_transformer(seed=0):
     return DigitsTransformer()
 
 
-def train_digits_transformer(x, y, epochs=40, seed=0):
+def train_digits_transformer(x, y, epochs=40, seed=0, attention="cct"):
     import torch
     from torch import nn
-    model = build_digits_transformer(seed)
+    model = build_digits_transformer(seed, attention)
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)

@@ -76,3 +76,33 @@ def test_quantized_transformer_firmware_has_no_float():
         assert float_functions_reachable(cm.build(), objdump, "mt_network_run") == [], softmax
         x = np.random.default_rng(1).integers(-128, 128, (2, 1, 8, 8)).astype(np.int8)
         np.testing.assert_array_equal(cm.run({"input": x})["output"], cm.reference({"input": x})["output"])
+
+
+def test_fwsa_fused_matrix_is_quantized_as_its_own_weight():
+    """quantize(fwsa=True) on a model where FWSA pays off (P = E): the E x E
+    per-head fused matrices are re-calibrated and stored as int8 weights;
+    accuracy stays within 1 point of fp32; C bit-exact on a few samples."""
+    from digits_cnn import digits_split
+    from digits_transformer import train_digits_transformer
+    from microtrain.compiler import lower_to_graph
+    from microtrain.golden import interpret
+    xtr, ytr, xte, yte = digits_split()
+    net = train_digits_transformer(xtr, ytr, attention="mhsa")
+    with torch.no_grad():
+        fp32 = float((net(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
+    fmodel = microtrain.from_torch(net, torch.zeros(1, 1, 8, 8))   # FWSA probes batch-1 graphs
+    qmodel = microtrain.quantize(fmodel, xtr[:512], softmax="ita", progress=False, fwsa=True)
+    inits = {i.name: i for i in qmodel.graph.initializer}
+    fused = [i for n, i in inits.items() if "/fwsa/" in n and tuple(i.dims) == (16, 2 * 16)]
+    assert len(fused) == 1 and fused[0].data_type == 3           # int8 (TensorProto.INT8)
+    assert all(i.data_type != 1 for i in inits.values())         # no float32 constant left
+    g = lower_to_graph(qmodel)
+    xq = quantize_inputs(qmodel, {"input": xte})["input"]
+    pred = np.array([int(interpret(g, {"input": xq[i:i + 1]})["output"].argmax()) for i in range(len(yte))])
+    int8 = float((pred == yte).mean())
+    print(f"digits transformer (P = E) + FWSA: fp32 {fp32:.4f}, int8 (ita) {int8:.4f}")
+    assert abs(int8 - fp32) <= 0.01, (fp32, int8)
+    cm = microtrain.compile(qmodel)
+    for i in range(3):
+        np.testing.assert_array_equal(cm.run({"input": xq[i:i + 1]})["output"],
+                                      cm.reference({"input": xq[i:i + 1]})["output"])

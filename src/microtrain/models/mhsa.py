@@ -34,7 +34,7 @@ class MHSA(nn.Module):
         b, s, _ = x.shape
         q, k, v = (t.reshape(b, s, self.heads, self.head_dim).transpose(1, 2)
                    for t in (self.q(x), self.k(x), self.v(x)))
-        weights = torch.softmax(q @ k.transpose(-2, -1) / self.head_dim ** 0.5, dim=-1)
+        weights = torch.softmax((q @ k.transpose(-2, -1)) * self.head_dim ** -0.5, dim=-1)   # a Mul: quantizable
         return self.out((weights @ v).transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
 
 

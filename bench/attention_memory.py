@@ -26,6 +26,15 @@ CASES = [
 ]
 
 
+def int8_model(proto, fwsa: bool):
+    """PTQ (min/max, softmax="ita") from 8 seeded Gaussian samples."""
+    import numpy as np
+    import microtrain
+    shape = lower_to_graph(proto).types["input"].shape
+    calib = np.random.default_rng(0).standard_normal((8,) + shape[1:]).astype(np.float32)
+    return microtrain.quantize(proto, calib, softmax="ita", progress=False, fwsa=fwsa)
+
+
 def io_bytes(g) -> int:
     return sum(g.types[n].nbytes for n in g.inputs + g.outputs)
 
@@ -48,6 +57,11 @@ def main() -> None:
                       f"{base[0] / plan.arena_bytes:5.2f}x ({base[1] / total:.2f}x)")
         forced = macs_and_params(fwsa_pass(lower_to_graph(proto), only_when_cheaper=False))
         print(f"{label:<42} {'FWSA forced (no gate)':<22} {'':>9} {'':>9} {forced[0]:>11,} {forced[1]:>8,}")
+        for fwsa in (False, True):   # int8 (ITA softmax), layer-by-layer: the int8 path has no fused block yet
+            g = lower_to_graph(int8_model(proto, fwsa))
+            plan = plan_memory(g)
+            sched = "int8 " + ("FWSA + " if fwsa else "") + "layer-by-layer"
+            print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {plan.arena_bytes + io_bytes(g):>9,}")
         print()
 
 

@@ -106,3 +106,19 @@ def test_fwsa_fused_matrix_is_quantized_as_its_own_weight():
     for i in range(3):
         np.testing.assert_array_equal(cm.run({"input": xq[i:i + 1]})["output"],
                                       cm.reference({"input": xq[i:i + 1]})["output"])
+
+
+@pytest.mark.parametrize("softmax", ["ita", "ibert"])
+def test_cct_quantizes_to_integer_only_and_c_is_bit_exact(softmax):
+    """CCT-2/3x2 (16 x 16 input to stay small): fused qkv (Slice), the sequence
+    pool's softmax over tokens (axis 1, transposed around the integer op)."""
+    from microtrain.models import cct
+    fmodel = cct.export(img_size=16)
+    calib = np.random.default_rng(0).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    qmodel = microtrain.quantize(fmodel, calib, softmax=softmax, progress=False)
+    ops = [n.op_type for n in qmodel.graph.node]
+    assert all(op.startswith("mt.") or op in INTEGER_DATA_OPS | {"Slice"} for op in ops), ops
+    assert ops.count({"ita": "mt.ITASoftmax", "ibert": "mt.IBertSoftmax"}[softmax]) == 3
+    cm = microtrain.compile(qmodel)
+    x = quantize_inputs(qmodel, {"input": calib[:1]})
+    np.testing.assert_array_equal(cm.run(x)["output"], cm.reference(x)["output"])

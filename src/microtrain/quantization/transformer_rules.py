@@ -127,3 +127,12 @@ def _layernorm(node, act, ctx: QuantCtx):
     (sx, _), (sy, zy) = ctx.q(x), ctx.out_params(out)
     ctx.emit("mt.IBertLayerNorm", node.name, [x], out, (sy, zy),
              **ibert_layernorm_params(gamma, params[1], sx, sy, node.attr("epsilon", 1e-5), zy))
+
+
+def _register_slice():
+    """Slice (CCT's fused qkv split) is data movement: int8 values and scale pass through."""
+    from .op_rules import _same_scale
+    quantizer("Slice")(_same_scale)
+
+
+_register_slice()

@@ -57,11 +57,16 @@ def main() -> None:
                       f"{base[0] / plan.arena_bytes:5.2f}x ({base[1] / total:.2f}x)")
         forced = macs_and_params(fwsa_pass(lower_to_graph(proto), only_when_cheaper=False))
         print(f"{label:<42} {'FWSA forced (no gate)':<22} {'':>9} {'':>9} {forced[0]:>11,} {forced[1]:>8,}")
-        for fwsa in (False, True):   # int8 (ITA softmax), layer-by-layer: the int8 path has no fused block yet
-            g = lower_to_graph(int8_model(proto, fwsa))
-            plan = plan_memory(g)
-            sched = "int8 " + ("FWSA + " if fwsa else "") + "layer-by-layer"
-            print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {plan.arena_bytes + io_bytes(g):>9,}")
+        for fwsa in (False, True):   # int8 (ITA softmax): depth-first = the fused integer core (mt.QAttention)
+            qmodel = int8_model(proto, fwsa)
+            base8 = None
+            for depth_first in (False, True):
+                g = lower_to_graph(qmodel, depth_first=depth_first)
+                plan = plan_memory(g)
+                base8 = base8 or plan.arena_bytes
+                sched = "int8 " + ("FWSA + " if fwsa else "") + ("depth-first" if depth_first else "layer-by-layer")
+                print(f"{label:<42} {sched:<22} {plan.arena_bytes:>9,} {plan.arena_bytes + io_bytes(g):>9,} "
+                      f"{'':>11} {'':>8}  {base8 / plan.arena_bytes:5.2f}x vs int8 layer-by-layer")
         print()
 
 

@@ -122,3 +122,26 @@ def test_cct_quantizes_to_integer_only_and_c_is_bit_exact(softmax):
     cm = microtrain.compile(qmodel)
     x = quantize_inputs(qmodel, {"input": calib[:1]})
     np.testing.assert_array_equal(cm.run(x)["output"], cm.reference(x)["output"])
+
+
+@pytest.mark.parametrize("softmax", ["ita", "ibert"])
+def test_int8_depth_first_core_is_bit_exact_with_the_unfused_chain(softmax):
+    """compile(qmodel, depth_first=True): QMatMul -> QMul -> softmax -> QMatMul
+    becomes mt.QAttention; its C equals the unfused integer golden model and
+    no S x S tensor is left."""
+    from microtrain.compiler import lower_to_graph
+    from microtrain.models import mhsa
+    from microtrain.planner import plan_memory
+    shape = dict(tokens=20, dim=16, heads=2, head_dim=16)
+    fmodel = mhsa.export(**shape)
+    calib = np.random.default_rng(0).standard_normal((6, 20, 16)).astype(np.float32)
+    qmodel = microtrain.quantize(fmodel, calib, softmax=softmax, progress=False)
+    unfused, fused = lower_to_graph(qmodel), lower_to_graph(qmodel, depth_first=True)
+    ops = [n.op for n in fused.nodes]
+    assert "mt.QAttention" in ops and "mt.QMul" not in ops and not any("Softmax" in op for op in ops)
+    assert all(fused.types[o].shape[-2:] != (20, 20) for n in fused.nodes for o in n.outputs)
+    assert plan_memory(fused).arena_bytes < plan_memory(unfused).arena_bytes
+    cm = microtrain.compile(qmodel, depth_first=True)
+    for seed in range(3):
+        x = np.random.default_rng(seed).integers(-128, 128, (1, 20, 16)).astype(np.int8)
+        np.testing.assert_array_equal(cm.run({"input": x})["output"], microtrain.reference(qmodel, {"input": x})["output"])

@@ -9,6 +9,10 @@
 * otherwise the core alone becomes mt.Attention (per head and row block;
   the map does not exist, Q, K, V do).
 
+On a quantized model the integer core (mt.QMatMul -> [mt.QMul] -> ITA/I-BERT
+softmax -> mt.QMatMul) becomes mt.QAttention, bit-exact with the chain it
+replaces (one query row at a time; the map does not exist, Q, K, V do).
+
 Pure Graph -> Graph; opt-in (`microtrain.compile(..., depth_first=True)`):
 these ops have no gradient rule."""
 from __future__ import annotations
@@ -116,9 +120,54 @@ def _fuse_block(g: Graph, core: AttentionCore, block_rows: int) -> Optional[list
             Node("Reshape", f"{prefix}/reshape_y", [y2, f"{prefix}/y_shape"], [out[1]], opset=g.opset)]
 
 
+INT_SOFTMAX = ("mt.ITASoftmax", "mt.IBertSoftmax")
+
+
+def _int8_cores(g: Graph):
+    """mt.QMatMul(q, kt) -> [mt.QMul by a scalar constant] -> integer softmax
+    -> mt.QMatMul(probs, v), each intermediate read once."""
+    users = g.consumers()
+    for mm in g.nodes:
+        if mm.op != "mt.QMatMul" or mm.inputs[0] in g.constants or mm.inputs[1] in g.constants:
+            continue
+        chain, node = [mm], _only_user(users, g, mm.outputs[0])
+        if node is not None and node.op == "mt.QMul" and node.inputs[0] == mm.outputs[0] \
+                and node.inputs[1] in g.constants and g.constants[node.inputs[1]].size == 1:
+            chain.append(node)
+            node = _only_user(users, g, node.outputs[0])
+        if node is None or node.op not in INT_SOFTMAX or not node.attr("signed_output", 0):
+            continue
+        chain.append(node)
+        ctx = _only_user(users, g, node.outputs[0])
+        if ctx is None or ctx.op != "mt.QMatMul" or ctx.inputs[0] != node.outputs[0] or ctx.inputs[1] in g.constants:
+            continue
+        yield chain + [ctx]
+
+
+def _fuse_int8(g: Graph, chain: list[Node]) -> Node:
+    mm, *mid, ctx = chain
+    scale = mid[0] if len(mid) == 2 else None
+    soft = mid[-1]
+    attrs = {f"s_{k}": v for k, v in mm.attrs.items()}
+    attrs.update({f"c_{k}": v for k, v in ctx.attrs.items()})
+    attrs.update({f"p_{k}": v for k, v in soft.attrs.items()})
+    attrs["p_op"] = soft.op
+    if scale is not None:
+        attrs.update({f"m_{k}": v for k, v in scale.attrs.items()})
+    inputs = [mm.inputs[0], mm.inputs[1], ctx.inputs[1], mm.inputs[2], mm.inputs[3],
+              scale.inputs[1] if scale is not None else "", ctx.inputs[2], ctx.inputs[3]]
+    return Node("mt.QAttention", mm.name + "/depth_first", inputs, [ctx.outputs[0]], attrs,
+                domain=INTERNAL_DOMAIN)
+
+
 def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
                           fuse_projections: bool = True) -> Graph:
     g = graph.copy()
+    for chain in list(_int8_cores(g)):     # quantized models: the integer core
+        fused = _fuse_int8(g, chain)
+        drop = {id(n) for n in chain}
+        g.nodes[g.nodes.index(chain[-1])] = fused
+        g.nodes = [n for n in g.nodes if id(n) not in drop or n is fused]
     for core in find_attention_cores(g):
         block = _fuse_block(g, core, block_rows) if fuse_projections else None
         if block is not None:

@@ -106,3 +106,45 @@ void mt_mhsa_f32(const float *x, const float *wq, const float *bq, const float *
     }
   }
 }
+
+void mt_qattention_s8(const int8_t *q, const int8_t *kt, const int8_t *v, int8_t *y, int32_t batch,
+                      const int32_t *q_off, const int32_t *k_off, const int32_t *v_off,
+                      int32_t s, int32_t p, int32_t t, int32_t pv,
+                      int32_t s_azp, int32_t s_bzp, const int32_t *s_mul, int32_t s_nmul,
+                      const int64_t *s_add, int32_t s_nadd, int32_t s_shift, int32_t s_lo, int32_t s_hi,
+                      int32_t has_scale, int32_t m_azp, int32_t m_bzp, int32_t m_b, int32_t m_mul,
+                      int64_t m_add, int32_t m_shift, int32_t m_lo, int32_t m_hi,
+                      int32_t kind, int32_t q_ln2, int32_t q_b, int32_t q_c, int32_t to_signed,
+                      int32_t c_azp, int32_t c_bzp, const int32_t *c_mul, int32_t c_nmul,
+                      const int64_t *c_add, int32_t c_nadd, int32_t c_shift, int32_t c_lo, int32_t c_hi,
+                      int8_t *row)
+{
+  int32_t bt, i, j, k, c;
+  for (bt = 0; bt < batch; bt++) {
+    const int8_t *qb = q + q_off[bt], *kb = kt + k_off[bt], *vb = v + v_off[bt];
+    int8_t *yb = y + (size_t)bt * s * pv;
+    for (i = 0; i < s; i++) {
+      const int8_t *qr = qb + (size_t)i * p;
+      for (j = 0; j < t; j++) {
+        int32_t acc = 0;
+        int8_t sc;
+        for (k = 0; k < p; k++) acc += ((int32_t)qr[k] - s_azp) * ((int32_t)kb[(size_t)k * t + j] - s_bzp);
+        sc = mt_requant1(acc, s_mul[s_nmul > 1 ? j : 0], s_add[s_nadd > 1 ? j : 0], s_shift, s_lo, s_hi);
+        if (has_scale)
+          sc = mt_requant1(((int64_t)sc - m_azp) * ((int64_t)m_b - m_bzp), m_mul, m_add, m_shift, m_lo, m_hi);
+        row[j] = sc;
+      }
+      if (kind == 0) mt_ita_softmax_i8(row, (uint8_t *)row, 1, t, to_signed);
+      else mt_ibert_softmax_i8(row, (uint8_t *)row, 1, t, q_ln2, q_b, q_c, to_signed);
+      for (c = 0; c < pv; c++) {
+        int32_t acc = 0;
+        for (j = 0; j < t; j++) {
+          int32_t pj = to_signed ? (int32_t)row[j] : (int32_t)((const uint8_t *)row)[j];
+          acc += (pj - c_azp) * ((int32_t)vb[(size_t)j * pv + c] - c_bzp);
+        }
+        yb[(size_t)i * pv + c] = mt_requant1(acc, c_mul[c_nmul > 1 ? c : 0], c_add[c_nadd > 1 ? c : 0],
+                                             c_shift, c_lo, c_hi);
+      }
+    }
+  }
+}

@@ -56,32 +56,40 @@ def _reference(node, args):
     return [run("c", [run("p", [scores]), v, c_mul, c_add])]
 
 
-def _requant_args(node, ctx, prefix, mul_i, add_i):
+def _requant_fields(node, ctx, prefix, mul, add) -> str:
+    """azp, bzp, mul table, nmul, add table, nadd, shift, lo, hi of one QMatMul stage."""
     shift, lo, hi = requant_params(stage_node(node, prefix))
     return (f"{int(node.attr(prefix + '_a_zero_point', 0))}, {int(node.attr(prefix + '_b_zero_point', 0))}, "
-            f"{ctx.inp(mul_i)}, {ctx.ins[mul_i].const.size}, {ctx.inp(add_i)}, {ctx.ins[add_i].const.size}, "
-            f"{shift}, {lo}, {hi}")
+            f"{ctx.table(mul)}, {mul.size}, {ctx.table(add, 'int64_t')}, {add.size}, {shift}, {lo}, {hi}")
+
+
+def core_initializer(node, ctx, consts) -> str:
+    """C initializer of mt_qatt_core_t for a node carrying the s_/m_/p_/c_
+    attributes; `consts` = (s_mul, s_add, m_b or None, c_mul, c_add) arrays."""
+    s_mul, s_add, m_b, c_mul, c_add = consts
+    if m_b is not None:
+        m = stage_node(node, "m")
+        shift, lo, hi = requant_params(m)
+        scale = (f"1, {int(m.attr('a_zero_point', 0))}, {int(m.attr('b_zero_point', 0))}, "
+                 f"{int(np.asarray(m_b).reshape(-1)[0])}, {int(m.attr('mul', 1))}, "
+                 f"INT64_C({int(m.attr('add', 0))}), {shift}, {lo}, {hi}")
+    else:
+        scale = "0, 0, 0, 0, 1, INT64_C(0), 0, -128, 127"
+    sm = stage_node(node, "p")
+    soft = (f"{0 if sm.op == 'mt.ITASoftmax' else 1}, {int(sm.attr('q_ln2', 1))}, {int(sm.attr('q_b', 0))}, "
+            f"{int(sm.attr('q_c', 0))}, {int(sm.attr('signed_output', 0))}")
+    return (f"{{{_requant_fields(node, ctx, 's', s_mul, s_add)}, {scale}, {soft}, "
+            f"{_requant_fields(node, ctx, 'c', c_mul, c_add)}}}")
 
 
 def _lower(node, ctx):
     batch, qb, kb, vb, s, p, t, pv = _dims(ctx.ins)
     offs = [ctx.table(_batch_offsets(own, batch, sz)) for own, sz in ((qb, s * p), (kb, p * t), (vb, t * pv))]
-    if ctx.has_input(5):
-        m = stage_node(node, "m")
-        shift, lo, hi = requant_params(m)
-        scale = (f"1, {int(m.attr('a_zero_point', 0))}, {int(m.attr('b_zero_point', 0))}, "
-                 f"{int(ctx.ins[5].const.reshape(-1)[0])}, {int(m.attr('mul', 1))}, "
-                 f"INT64_C({int(m.attr('add', 0))}), {shift}, {lo}, {hi}")
-    else:
-        scale = "0, 0, 0, 0, 1, INT64_C(0), 0, -128, 127"
-    sm = stage_node(node, "p")
-    kind = 0 if sm.op == "mt.ITASoftmax" else 1
-    soft = (f"{kind}, {int(sm.attr('q_ln2', 1))}, {int(sm.attr('q_b', 0))}, {int(sm.attr('q_c', 0))}, "
-            f"{int(sm.attr('signed_output', 0))}")
-    return (f"mt_qattention_s8({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
-            f"{math.prod(batch)}, {offs[0]}, {offs[1]}, {offs[2]}, {s}, {p}, {t}, {pv}, "
-            f"{_requant_args(node, ctx, 's', 3, 4)}, {scale}, {soft}, "
-            f"{_requant_args(node, ctx, 'c', 6, 7)}, (int8_t *){ctx.scratch});")
+    consts = [ctx.ins[i].const if ctx.has_input(i) else None for i in (3, 4, 5, 6, 7)]
+    return (f"{{ static const mt_qatt_core_t core = {core_initializer(node, ctx, consts)};\n"
+            f"  mt_qattention_s8({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{math.prod(batch)}, {offs[0]}, {offs[1]}, {offs[2]}, {s}, {p}, {t}, {pv}, &core, "
+            f"(int8_t *){ctx.scratch}); }}")
 
 
 def _scratch(node, ins, outs):

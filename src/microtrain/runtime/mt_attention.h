@@ -22,20 +22,38 @@ void mt_mhsa_f32(const float *x, const float *wq, const float *bq, const float *
                  int32_t s, int32_t e, int32_t h, int32_t p, int32_t pv, int32_t eo,
                  float scale, int32_t block_rows, float *scratch);
 
-/* int8 attention core (ops/qattention.py): per batch entry and query row,
- * scores = requant((q - s_azp)(kt - s_bzp)), optionally QMul by the scalar
- * m_b, ITA (kind 0) or I-BERT (kind 1) softmax in place, then
- * y = requant((probs - c_azp)(v - c_bzp)). Scratch: t bytes. */
+/* Parameters of the int8 attention core (ops/qattention.py): the scores
+ * QMatMul's requant, the optional scalar QMul, the softmax (kind 0 ITA,
+ * 1 I-BERT), the P.V QMatMul's requant. */
+typedef struct {
+  int32_t s_azp, s_bzp; const int32_t *s_mul; int32_t s_nmul; const int64_t *s_add; int32_t s_nadd;
+  int32_t s_shift, s_lo, s_hi;
+  int32_t has_scale, m_azp, m_bzp, m_b, m_mul; int64_t m_add; int32_t m_shift, m_lo, m_hi;
+  int32_t kind, q_ln2, q_b, q_c, to_signed;
+  int32_t c_azp, c_bzp; const int32_t *c_mul; int32_t c_nmul; const int64_t *c_add; int32_t c_nadd;
+  int32_t c_shift, c_lo, c_hi;
+} mt_qatt_core_t;
+
+/* One int8 projection (ops/qmhsa.py): w per head (h, e, n) [output: (h, n, eo)],
+ * requant per column of mul/add (all h*n columns), then optionally the
+ * bias QAdd: requant((v - b_z) * b_m + b_const[col]). */
+typedef struct {
+  const int8_t *w; int32_t azp, bzp; const int32_t *mul; const int64_t *add; int32_t shift, lo, hi;
+  int32_t has_bias, b_z, b_m; const int64_t *b_const; int32_t b_shift, b_lo, b_hi;
+} mt_qproj_t;
+
+/* int8 attention core per batch entry and query row, one row of int8 scores
+ * (t bytes) as scratch; bit-exact with the unfused chain. */
 void mt_qattention_s8(const int8_t *q, const int8_t *kt, const int8_t *v, int8_t *y, int32_t batch,
                       const int32_t *q_off, const int32_t *k_off, const int32_t *v_off,
-                      int32_t s, int32_t p, int32_t t, int32_t pv,
-                      int32_t s_azp, int32_t s_bzp, const int32_t *s_mul, int32_t s_nmul,
-                      const int64_t *s_add, int32_t s_nadd, int32_t s_shift, int32_t s_lo, int32_t s_hi,
-                      int32_t has_scale, int32_t m_azp, int32_t m_bzp, int32_t m_b, int32_t m_mul,
-                      int64_t m_add, int32_t m_shift, int32_t m_lo, int32_t m_hi,
-                      int32_t kind, int32_t q_ln2, int32_t q_b, int32_t q_c, int32_t to_signed,
-                      int32_t c_azp, int32_t c_bzp, const int32_t *c_mul, int32_t c_nmul,
-                      const int64_t *c_add, int32_t c_nadd, int32_t c_shift, int32_t c_lo, int32_t c_hi,
-                      int8_t *row);
+                      int32_t s, int32_t p, int32_t t, int32_t pv, const mt_qatt_core_t *core, int8_t *row);
+
+/* int8 multi-head self-attention with its projections, depth-first: per head
+ * K_h, V_h (int8) in scratch, per query row Q row -> core -> this head's share of
+ * the output projection into an int32 accumulator (s x eo); requant at the end.
+ * Scratch: 4*s*eo + s*p + s*pv + p + s + pv bytes. */
+void mt_qmhsa_s8(const int8_t *x, int8_t *y, int32_t s, int32_t e, int32_t h, int32_t p, int32_t pv,
+                 int32_t eo, const mt_qproj_t *pq, const mt_qproj_t *pk, const mt_qproj_t *pvj,
+                 const mt_qatt_core_t *core, const mt_qproj_t *po, void *scratch);
 
 #endif

@@ -125,23 +125,49 @@ def test_cct_quantizes_to_integer_only_and_c_is_bit_exact(softmax):
 
 
 @pytest.mark.parametrize("softmax", ["ita", "ibert"])
-def test_int8_depth_first_core_is_bit_exact_with_the_unfused_chain(softmax):
-    """compile(qmodel, depth_first=True): QMatMul -> QMul -> softmax -> QMatMul
-    becomes mt.QAttention; its C equals the unfused integer golden model and
-    no S x S tensor is left."""
-    from microtrain.compiler import lower_to_graph
+@pytest.mark.parametrize("fuse_projections", [False, True])
+def test_int8_depth_first_is_bit_exact_with_the_unfused_chain(softmax, fuse_projections):
+    """depth_first on a quantized model: the integer core (QMatMul -> QMul ->
+    softmax -> QMatMul) becomes mt.QAttention, and with its projections
+    (QMatMul + bias QAdd for q, k, v, out) mt.QMHSA; the C equals the
+    *unfused* integer golden model and no S x S tensor is left."""
+    from microtrain.compiler import compile_graph, lower_to_graph
     from microtrain.models import mhsa
+    from microtrain.passes.depth_first_attention import depth_first_attention
     from microtrain.planner import plan_memory
     shape = dict(tokens=20, dim=16, heads=2, head_dim=16)
     fmodel = mhsa.export(**shape)
     calib = np.random.default_rng(0).standard_normal((6, 20, 16)).astype(np.float32)
     qmodel = microtrain.quantize(fmodel, calib, softmax=softmax, progress=False)
-    unfused, fused = lower_to_graph(qmodel), lower_to_graph(qmodel, depth_first=True)
+    unfused = lower_to_graph(qmodel)
+    fused = depth_first_attention(unfused, fuse_projections=fuse_projections)
     ops = [n.op for n in fused.nodes]
-    assert "mt.QAttention" in ops and "mt.QMul" not in ops and not any("Softmax" in op for op in ops)
+    if fuse_projections:
+        assert ops == ["Reshape", "mt.QMHSA", "Reshape"], ops
+        # nothing but the block's input/output-sized tensors: no Q/K/V, no map
+        assert max(fused.types[o].size for n in fused.nodes for o in n.outputs) == 20 * 16
+    else:
+        assert "mt.QAttention" in ops and "mt.QMul" not in ops and not any("Softmax" in op for op in ops)
     assert all(fused.types[o].shape[-2:] != (20, 20) for n in fused.nodes for o in n.outputs)
     assert plan_memory(fused).arena_bytes < plan_memory(unfused).arena_bytes
-    cm = microtrain.compile(qmodel, depth_first=True)
+    cm = compile_graph(fused)
     for seed in range(3):
         x = np.random.default_rng(seed).integers(-128, 128, (1, 20, 16)).astype(np.int8)
-        np.testing.assert_array_equal(cm.run({"input": x})["output"], microtrain.reference(qmodel, {"input": x})["output"])
+        want = microtrain.reference(qmodel, {"input": x})["output"]
+        np.testing.assert_array_equal(cm.reference({"input": x})["output"], want)
+        np.testing.assert_array_equal(cm.run({"input": x})["output"], want)
+
+
+def test_int8_depth_first_digits_transformer_keeps_predictions():
+    """The CCT-style block of the digits model (scale Mul, 2 heads of 8) fuses
+    too (batch 1: the recognizer handles one sequence)."""
+    from digits_transformer import build_digits_transformer
+    from microtrain.compiler import lower_to_graph
+    fmodel = microtrain.from_torch(build_digits_transformer().eval(), torch.zeros(1, 1, 8, 8))
+    calib = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    qmodel = microtrain.quantize(fmodel, calib, softmax="ita", progress=False)
+    assert "mt.QMHSA" in [n.op for n in lower_to_graph(qmodel, depth_first=True).nodes]
+    cm = microtrain.compile(qmodel, depth_first=True)
+    for i in range(3):
+        x = quantize_inputs(qmodel, {"input": calib[i:i + 1]})
+        np.testing.assert_array_equal(cm.run(x)["output"], microtrain.reference(qmodel, x)["output"])

@@ -168,6 +168,14 @@ def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
         drop = {id(n) for n in chain}
         g.nodes[g.nodes.index(chain[-1])] = fused
         g.nodes = [n for n in g.nodes if id(n) not in drop or n is fused]
+        if fuse_projections:               # ... and with its projections, when they are recognized
+            block = _fuse_int8_block(g, fused)
+            if block is not None:
+                drop_nodes, new = block
+                last = max(g.nodes.index(n) for n in drop_nodes)
+                g.nodes[last:last + 1] = new
+                ids = {id(n) for n in drop_nodes}
+                g.nodes = [n for n in g.nodes if id(n) not in ids]
     for core in find_attention_cores(g):
         block = _fuse_block(g, core, block_rows) if fuse_projections else None
         if block is not None:
@@ -184,3 +192,148 @@ def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
         g.nodes = [n for n in g.nodes if id(n) not in drop or n is fused]
     from .cleanup import eliminate_dead
     return infer_and_fold(eliminate_dead(g))
+
+
+# ---- int8: the whole block (projections + core) -> mt.QMHSA -----------------------
+
+VIEWS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity")
+
+
+def _run_views(g: Graph, views: list[Node], x: np.ndarray) -> np.ndarray:
+    from ..ops.registry import get_op
+    for v in views:
+        x = get_op(v).reference(v, [x] + [g.constants.get(i) for i in v.inputs[1:]])[0]
+    return x
+
+
+def _int8_projection(g: Graph, t: str):
+    """Back from t through single-use views to QMatMul(X, W const) [-> QAdd(const bias)]:
+    (views in order, qmatmul, qadd or None, projection output)."""
+    producers, users = g.producers(), g.consumers()
+    views, cur = [], t
+    while cur in producers and producers[cur].op in VIEWS:
+        views.insert(0, producers[cur])
+        cur = producers[cur].inputs[0]
+        if len(users.get(cur, [])) != 1 or cur in g.outputs:
+            return None
+    node = producers.get(cur)
+    qadd = None
+    if node is not None and node.op == "mt.QAdd":
+        consts = [i for i in node.inputs if i in g.constants]
+        runtime = [i for i in node.inputs if i not in g.constants]
+        if len(consts) != 1 or len(runtime) != 1 or len(users.get(runtime[0], [])) != 1:
+            return None
+        qadd, node = node, producers.get(runtime[0])
+    if node is None or node.op != "mt.QMatMul" or node.inputs[1] not in g.constants \
+            or node.inputs[0] in g.constants:
+        return None
+    return views, node, qadd, cur
+
+
+def _columns(g: Graph, views, proj_out: str, token_axis: int):
+    """For the tensor the views make from proj_out (1, S, N): col[h, p] of
+    each head element, checking tokens map to tokens; None otherwise."""
+    shape = g.types[proj_out].shape
+    if len(shape) < 2 or int(np.prod(shape[:-2], dtype=np.int64)) != 1:
+        return None
+    s, n = shape[-2:]
+    idx = _run_views(g, views, np.arange(s * n, dtype=np.float64).reshape(shape)).astype(np.int64)
+    idx = np.moveaxis(idx, token_axis, -2)
+    idx = idx.reshape(-1, idx.shape[-2], idx.shape[-1])          # (H, S, P)
+    if idx.shape[1] != s or np.any(idx // n != np.arange(s)[None, :, None]):
+        return None
+    cols = idx % n
+    return cols[:, 0, :] if np.all(cols == cols[:, :1, :]) else None
+
+
+def _proj_attrs(g: Graph, j: str, mm: Node, qadd, cols: np.ndarray, rows_of_w=None) -> dict:
+    w = g.constants[mm.inputs[1]].astype(np.int8)
+    n = w.shape[-1]
+    full = lambda v, dt: np.broadcast_to(np.asarray(v).reshape(-1), (n,)).astype(dt)
+    mul, add = full(g.constants[mm.inputs[2]], np.int32), full(g.constants[mm.inputs[3]], np.int64)
+    a = {f"{j}_azp": int(mm.attr("a_zero_point", 0)), f"{j}_bzp": int(mm.attr("b_zero_point", 0)),
+         f"{j}_shift": int(mm.attr("shift", 0)), f"{j}_lo": int(mm.attr("lo", -128)), f"{j}_hi": int(mm.attr("hi", 127))}
+    if rows_of_w is None:       # q, k, v: head columns of W
+        a[f"{j}_w"] = np.ascontiguousarray(np.transpose(w[:, cols], (1, 0, 2)))      # (H, E, P)
+        sel = cols.reshape(-1)
+    else:                       # o: head rows of W, every column
+        a[f"{j}_w"] = np.ascontiguousarray(w[rows_of_w])                             # (H, Pv, Eo)
+        sel = np.arange(n)
+    a[f"{j}_mul"], a[f"{j}_add"] = mul[sel], add[sel]
+    a[f"{j}_has_bias"] = int(qadd is not None)
+    if qadd is not None:
+        bias_is_a = qadd.inputs[0] in g.constants
+        bias = full(g.constants[qadd.inputs[0 if bias_is_a else 1]], np.int64)
+        zb = int(qadd.attr("a_zero_point" if bias_is_a else "b_zero_point", 0))
+        mb = int(qadd.attr("a_mul" if bias_is_a else "b_mul", 1))
+        a.update({f"{j}_bz": int(qadd.attr("b_zero_point" if bias_is_a else "a_zero_point", 0)),
+                  f"{j}_bm": int(qadd.attr("b_mul" if bias_is_a else "a_mul", 1)),
+                  f"{j}_bconst": ((bias - zb) * mb + int(qadd.attr("add", 0)))[sel],
+                  f"{j}_bshift": int(qadd.attr("shift", 0)), f"{j}_blo": int(qadd.attr("lo", -128)),
+                  f"{j}_bhi": int(qadd.attr("hi", 127))})
+    return a
+
+
+def _fuse_int8_block(g: Graph, att: Node):
+    """mt.QAttention with its projections -> (nodes to drop, new nodes), or None."""
+    users = g.consumers()
+    parts = [_int8_projection(g, t) for t in att.inputs[:3]]
+    if any(p is None for p in parts) or len({p[1].inputs[0] for p in parts}) != 1:
+        return None
+    x = parts[0][1].inputs[0]
+    xshape = g.types[x].shape
+    if len(xshape) < 2 or int(np.prod(xshape[:-2], dtype=np.int64)) != 1:
+        return None
+    s, e = xshape[-2:]
+    cols = [_columns(g, p[0], p[3], axis) for p, axis in zip(parts, (-2, -1, -2))]
+    if any(c is None for c in cols):
+        return None
+    # forward: context -> views -> QMatMul(., Wo) [-> QAdd bias]
+    views, cur = [], att.outputs[0]
+    while True:
+        u = users.get(cur, [])
+        if len(u) != 1 or cur in g.outputs:
+            return None
+        if u[0].op not in VIEWS:
+            break
+        views.append(u[0])
+        cur = u[0].outputs[0]
+    out_mm = users[cur][0]
+    if out_mm.op != "mt.QMatMul" or out_mm.inputs[0] != cur or out_mm.inputs[1] not in g.constants:
+        return None
+    end, out_add = out_mm.outputs[0], None
+    u = users.get(end, [])
+    if len(u) == 1 and u[0].op == "mt.QAdd" and end not in g.outputs and \
+            sum(i in g.constants for i in u[0].inputs) == 1:
+        out_add, end = u[0], u[0].outputs[0]
+    cshape = g.types[att.outputs[0]].shape                    # (..., H, S, Pv)
+    h, pv = int(np.prod(cshape[:-2], dtype=np.int64)), cshape[-1]
+    flat = _run_views(g, views, np.arange(h * s * pv, dtype=np.float64).reshape(cshape)).astype(np.int64)
+    k_in = g.constants[out_mm.inputs[1]].shape[0]
+    flat = flat.reshape(-1, k_in)
+    if flat.shape[0] != s or np.any((flat // pv) % s != np.arange(s)[:, None]):
+        return None
+    hc = flat[0] - 0                                           # element index of token 0
+    heads_of, ch_of = hc // (s * pv), hc % pv
+    rows = np.zeros((h, pv), np.int64)
+    rows[heads_of, ch_of] = np.arange(k_in)
+    if sorted(rows.reshape(-1).tolist()) != list(range(k_in)):
+        return None
+    attrs = {k: v for k, v in att.attrs.items()}
+    for j, (views_j, mm, qadd, _), c in zip("qkv", parts, cols):
+        attrs.update(_proj_attrs(g, j, mm, qadd, c))
+    attrs.update(_proj_attrs(g, "o", out_mm, out_add, None, rows_of_w=rows))
+    attrs.update({"core_s_mul": g.constants[att.inputs[3]], "core_s_add": g.constants[att.inputs[4]],
+                  "core_c_mul": g.constants[att.inputs[6]], "core_c_add": g.constants[att.inputs[7]]})
+    if att.inputs[5]:
+        attrs["core_m_b"] = g.constants[att.inputs[5]]
+    prefix = att.name + "/qmhsa"
+    g.constants[prefix + "/x_shape"] = np.array([s, e], np.int64)
+    g.constants[prefix + "/y_shape"] = np.array(g.types[end].shape, np.int64)
+    new = [Node("Reshape", prefix + "/reshape_x", [x, prefix + "/x_shape"], [prefix + "/x"], opset=g.opset),
+           Node("mt.QMHSA", prefix, [prefix + "/x"], [prefix + "/y"], attrs, domain=INTERNAL_DOMAIN),
+           Node("Reshape", prefix + "/reshape_y", [prefix + "/y", prefix + "/y_shape"], [end], opset=g.opset)]
+    drop = [n for p in parts for n in (*p[0], p[1], p[2]) if n is not None] + [att, *views, out_mm]
+    if out_add is not None:
+        drop.append(out_add)
+    return drop, new

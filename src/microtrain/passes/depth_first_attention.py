@@ -319,6 +319,14 @@ def _fuse_int8_block(g: Graph, att: Node):
     rows[heads_of, ch_of] = np.arange(k_in)
     if sorted(rows.reshape(-1).tolist()) != list(range(k_in)):
         return None
+    # Worth it only if the kernel's scratch (int32 output accumulator, one head's
+    # K/V) is smaller than the int8 Q, K, V and scores it removes (not for CCT's
+    # E = 128, 2 heads: the S x E int32 accumulator outweighs them).
+    p_dim, eo = cols[0].shape[1], g.constants[out_mm.inputs[1]].shape[-1]
+    scratch = 4 * s * eo + s * p_dim + s * pv + p_dim + s + pv
+    removed = sum(g.types[t].size for t in att.inputs[:3]) + h * s * s
+    if scratch >= removed:
+        return None
     attrs = {k: v for k, v in att.attrs.items()}
     for j, (views_j, mm, qadd, _), c in zip("qkv", parts, cols):
         attrs.update(_proj_attrs(g, j, mm, qadd, c))

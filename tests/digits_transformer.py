@@ -8,7 +8,6 @@ accuracy check of the integer-only Transformer path.
     LN, flatten (8 * 16), Linear(128 -> 10)"""
 from __future__ import annotations
 
-import numpy as np
 
 
 def build_digits_transformer(seed=0, attention="cct"):

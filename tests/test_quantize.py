@@ -103,10 +103,17 @@ def test_residual_concat_model_int8_close_to_float():
 
 
 def test_unsupported_op_names_the_node():
+    net = nn.Sequential(nn.Linear(4, 3), nn.Tanh()).eval()
+    fmodel = microtrain.from_torch(net, torch.zeros(1, 4))
+    with pytest.raises(MicrotrainError, match=r"node '.*' \(Tanh\).*no integer form of Tanh"):
+        microtrain.quantize(fmodel, np.zeros((2, 4), np.float32), progress=False)
+
+
+def test_float_softmax_is_refused_in_integer_models():
     net = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)).eval()
     fmodel = microtrain.from_torch(net, torch.zeros(1, 4))
-    with pytest.raises(MicrotrainError, match=r"node '.*' \(Softmax\).*softmax='ita'"):
-        microtrain.quantize(fmodel, np.zeros((2, 4), np.float32), progress=False)
+    with pytest.raises(MicrotrainError, match=r"node '.*' \(Softmax\).*softmax='ita' or 'ibert'"):
+        microtrain.quantize(fmodel, np.zeros((2, 4), np.float32), softmax="float", progress=False)
 
 
 def test_bad_calibration_and_options():

@@ -45,3 +45,20 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "calibration input 'input'" in r.stderr
     r = cli("run", str(fpath), "--float-model", str(fpath))
     assert r.returncode == 2 and "--float-model is for quantized models" in r.stderr
+
+
+def test_quantize_a_transformer_with_ibert_softmax(tmp_path):
+    from digits_transformer import build_digits_transformer
+    fpath = tmp_path / "t.onnx"
+    microtrain.from_torch(build_digits_transformer().eval(), torch.zeros(4, 1, 8, 8), fpath)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", input=rng.random((16, 1, 8, 8)).astype(np.float32))
+    r = cli("quantize", str(fpath), "--calib", str(tmp_path / "calib.npz"), "-o", str(tmp_path / "q.onnx"),
+            "--softmax", "ibert")
+    assert r.returncode == 0, r.stderr
+    ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
+    assert {"mt.IBertSoftmax", "mt.IBertGelu", "mt.IBertLayerNorm"} <= ops and "mt.ITASoftmax" not in ops
+    np.savez(tmp_path / "x.npz", input=rng.random((4, 1, 8, 8)).astype(np.float32))
+    r = cli("run", str(tmp_path / "q.onnx"), "--inputs", str(tmp_path / "x.npz"), "--float-model", str(fpath))
+    assert r.returncode == 0, r.stderr
+    assert "bit-exact" in r.stdout

@@ -181,8 +181,11 @@ def _run_quantized(cm, model, inputs_path, seed, float_model, profile):
 @click.option("--method", default="minmax", show_default=True, help="minmax | percentile | mse")
 @click.option("--percentile", default=99.99, show_default=True, type=float)
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
+@click.option("--softmax", default="ita", show_default=True, type=click.Choice(["ita", "ibert"]),
+              help="Integer softmax: ITA streaming (shift-only exp) or I-BERT (polynomial exp).")
+@click.option("--fwsa", is_flag=True, help="Fused-weight self-attention where it lowers MACs, before quantizing.")
 @input_shape_option
-def quantize_cmd(model, calib_path, out_path, method, percentile, per_tensor, input_shapes):
+def quantize_cmd(model, calib_path, out_path, method, percentile, per_tensor, softmax, fwsa, input_shapes):
     """Post-training int8 quantization of MODEL from calibration data."""
     import onnx
     from .quantization import io_params, quantize
@@ -194,7 +197,7 @@ def quantize_cmd(model, calib_path, out_path, method, percentile, per_tensor, in
         raise MicrotrainError(f"{calib_path}: cannot read calibration data ({type(exc).__name__}); "
                               "give an .npz saved with numpy.savez") from None
     q = quantize(model, calib if len(calib) != 1 else next(iter(calib.values())), method=method,
-                 percentile=percentile, per_channel=not per_tensor,
+                 percentile=percentile, per_channel=not per_tensor, softmax=softmax, fwsa=fwsa,
                  input_shapes=_parse_input_shapes(input_shapes))
     onnx.save(q, out_path)
     click.echo(f"wrote {out_path}: {len(q.graph.node)} integer nodes, int8 inputs/outputs "

@@ -21,10 +21,13 @@ from .report import Report, make_report
 from .targets import Footprint, Profile, Target, get_target
 
 
-def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
+def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None, *, fwsa: bool = False,
+                   depth_first: bool = False) -> Graph:
     """ONNX -> IR -> inference passes. The graph both the C and the golden model run.
     An already-quantized model (QDQ / QLinear ops, or the PULP RequantShift
-    convention) becomes microtrain's integer ops."""
+    convention) becomes microtrain's integer ops. Opt-in attention rewrites:
+    `fwsa` (fused-weight Q.K^T where it lowers MACs, passes/fwsa.py),
+    `depth_first` (mt.Attention, passes/depth_first_attention.py)."""
     graph = onnx_to_ir(model, input_shapes)
     from .quantization.pulp import import_pulp, is_pulp_onnx
     from .quantization.qdq import import_quantized, is_quantized_onnx
@@ -32,7 +35,14 @@ def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None) -> Graph:
         graph, _ = import_quantized(graph)
     elif is_pulp_onnx(graph):
         graph, _ = import_pulp(graph)
-    return run_passes(graph)
+    graph = run_passes(graph)
+    if fwsa:
+        from .passes.fwsa import fwsa as fwsa_pass
+        graph = fwsa_pass(graph)
+    if depth_first:
+        from .passes.depth_first_attention import depth_first_attention
+        graph = depth_first_attention(graph)
+    return graph
 
 
 @dataclass
@@ -187,7 +197,8 @@ class CompiledModel:
 
 
 def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
-            input_shapes: InputShapes = None, prefix: str = "mt_network", cores: int = 1) -> CompiledModel:
+            input_shapes: InputShapes = None, prefix: str = "mt_network", cores: int = 1,
+            fwsa: bool = False, depth_first: bool = False) -> CompiledModel:
     """Compile an ONNX model (path or ModelProto) to a C project in `out_dir`
     (a temporary directory when None) for `target` (a name from
     microtrain.targets.TARGETS or a Target description). MCU targets are
@@ -196,12 +207,26 @@ def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
     cores > 1 splits the Conv/Gemm/MatMul kernels' outputs over that many
     cores (results bit-identical to one core): on host they run on pthreads;
     on an emulated target each core's share runs in turn on the one emulated
-    core, so `profile` gives per-core counts and an N-core estimate."""
-    target = get_target(target)
+    core, so `profile` gives per-core counts and an N-core estimate.
+    `fwsa` / `depth_first`: the opt-in attention rewrites (see lower_to_graph)."""
+    target = get_target(target)   # a bad target name fails before any lowering work
+    _check_cores(cores, target)
+    graph = lower_to_graph(model, input_shapes, fwsa=fwsa, depth_first=depth_first)
+    return compile_graph(graph, target, out_dir=out_dir, prefix=prefix, cores=cores)
+
+
+def _check_cores(cores, target: Target) -> None:
     if not isinstance(cores, int) or not 1 <= cores <= target.cores:
         raise MicrotrainError(f"cores={cores!r}: target {target.name} has {target.cores} core(s); "
                               f"pass cores between 1 and {target.cores} (rv32imfc models an 8-core cluster)")
-    graph = lower_to_graph(model, input_shapes)
+
+
+def compile_graph(graph: Graph, target: "str | Target" = "host", *, out_dir=None,
+                  prefix: str = "mt_network", cores: int = 1) -> CompiledModel:
+    """Compile an IR graph that is already typed (after the passes, or built
+    by a pass such as the depth-first attention rewrite) to a C project."""
+    target = get_target(target)
+    _check_cores(cores, target)
     plan = plan_memory(graph, cores=cores)
     sources = generate(graph, plan, prefix, cores, "threads" if target.is_host else "sequential")
     keep = None

@@ -29,11 +29,14 @@ GELU = LAYERNORM = ("ibert",)
 def quantize(model: ModelLike, calibration: Calibration, *, method: str = "minmax",
              per_channel: bool = True, softmax: str = "ita", gelu: str = "ibert",
              layernorm: str = "ibert", percentile: float = 99.99, progress: bool = True,
-             input_shapes: InputShapes = None) -> onnx.ModelProto:
+             input_shapes: InputShapes = None, fwsa: bool = False) -> onnx.ModelProto:
     """Quantize a float ONNX model (path or ModelProto) from calibration data
     (a numpy array of samples for a one-input model, a dict of arrays, or an
     iterable of input dicts). Returns an ONNX model of microtrain integer ops
-    with int8 inputs/outputs whose scales are in its metadata (`io_params`)."""
+    with int8 inputs/outputs whose scales are in its metadata (`io_params`).
+    `fwsa=True` first rewrites attention to fused-weight form where it lowers
+    MACs (passes/fwsa.py), so the fused E x E matrices are calibrated and
+    quantized as weights of their own."""
     from ..compiler import lower_to_graph
     if method not in METHODS:
         raise MicrotrainError(f"method={method!r} is not a calibration method; use one of {', '.join(METHODS)}")
@@ -43,7 +46,7 @@ def quantize(model: ModelLike, calibration: Calibration, *, method: str = "minma
             raise MicrotrainError(f"{key}={value!r} is not supported; use one of {', '.join(allowed)}")
     if not 50.0 < percentile <= 100.0:
         raise MicrotrainError(f"percentile={percentile} must be in (50, 100]")
-    graph = lower_to_graph(model, input_shapes)
+    graph = lower_to_graph(model, input_shapes, fwsa=fwsa)
     batches = calibration_batches(graph, calibration)
     calib = calibrate(graph, batches, method, percentile, progress)
     qgraph, params = quantize_graph(graph, calib, dict(per_channel=per_channel, softmax=softmax,

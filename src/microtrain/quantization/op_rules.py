@@ -270,15 +270,5 @@ def _concat(node, act, ctx: QuantCtx):
     ctx.qparams[out] = (sy, zy)
 
 
-def _transformer_op(option):
-    def rule(node, act, ctx: QuantCtx):
-        choice = ctx.options.get(option)
-        raise QuantizationError(
-            f"{node_label(node)}: {option}={choice!r}: the integer {node.op} is not available in this "
-            "build yet (integer Transformer ops, issue 4 items 4-6); quantize a model without it")
-    return rule
-
-
-quantizer("Softmax")(_transformer_op("softmax"))
-quantizer("Gelu")(_transformer_op("gelu"))
-quantizer("LayerNormalization")(_transformer_op("layernorm"))
+# Softmax / Gelu / LayerNormalization: integer Transformer ops (transformer_rules.py)
+from . import transformer_rules  # noqa: E402,F401

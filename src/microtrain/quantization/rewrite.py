@@ -138,6 +138,9 @@ def _bias_add(node: Node, graph: Graph, consumers) -> Node | None:
 def quantize_graph(graph: Graph, calib: dict[str, QParams], options: dict) -> tuple[Graph, dict[str, QParams]]:
     """The integer graph and the (scale, zero_point) of its inputs/outputs."""
     from . import op_rules  # noqa: F401  (registers the CNN quantizers)
+    from .transformer_rules import force_ita_logit_scales
+    calib = dict(calib)
+    force_ita_logit_scales(graph, calib, options)   # ITA's fixed logit scale, before any rule reads it
     ctx = QuantCtx(graph, calib, options)
     for name in graph.inputs:
         if graph.types[name].dtype != np.float32:

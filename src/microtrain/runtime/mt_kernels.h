@@ -25,6 +25,8 @@
 #include "mt_norm.h"
 #include "mt_pool.h"
 #include "mt_softmax.h"
+#include "mt_int_attn.h"
+#include "mt_attention.h"
 #include "mt_reduce.h"
 #include "mt_shape.h"
 #include "mt_train.h"

@@ -1,0 +1,1 @@
+"""Accelerator models used by heterogeneous targets (docs/ita.md)."""

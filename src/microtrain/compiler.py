@@ -22,12 +22,15 @@ from .targets import Footprint, Profile, Target, get_target
 
 
 def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None, *, fwsa: bool = False,
-                   depth_first: bool = False) -> Graph:
+                   depth_first: bool = False, accelerator: Optional[str] = None) -> Graph:
     """ONNX -> IR -> inference passes. The graph both the C and the golden model run.
     An already-quantized model (QDQ / QLinear ops, or the PULP RequantShift
     convention) becomes microtrain's integer ops. Opt-in attention rewrites:
     `fwsa` (fused-weight Q.K^T where it lowers MACs, passes/fwsa.py),
-    `depth_first` (mt.Attention, passes/depth_first_attention.py)."""
+    `depth_first` (mt.Attention, passes/depth_first_attention.py).
+    `accelerator="ita"` (a target with ITA): int8 attention blocks become
+    mt.QMHSA regardless of CPU scratch and are mapped to the device
+    (passes/map_to_ita.py); everything else stays on the CPU."""
     graph = onnx_to_ir(model, input_shapes)
     from .quantization.pulp import import_pulp, is_pulp_onnx
     from .quantization.qdq import import_quantized, is_quantized_onnx
@@ -39,9 +42,12 @@ def lower_to_graph(model: ModelLike, input_shapes: InputShapes = None, *, fwsa: 
     if fwsa:
         from .passes.fwsa import fwsa as fwsa_pass
         graph = fwsa_pass(graph)
-    if depth_first:
+    if depth_first or accelerator == "ita":
         from .passes.depth_first_attention import depth_first_attention
-        graph = depth_first_attention(graph)
+        graph = depth_first_attention(graph, always_fuse_blocks=accelerator == "ita")
+    if accelerator == "ita":
+        from .passes.map_to_ita import map_to_ita
+        graph = map_to_ita(graph)
     return graph
 
 
@@ -211,7 +217,8 @@ def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
     `fwsa` / `depth_first`: the opt-in attention rewrites (see lower_to_graph)."""
     target = get_target(target)   # a bad target name fails before any lowering work
     _check_cores(cores, target)
-    graph = lower_to_graph(model, input_shapes, fwsa=fwsa, depth_first=depth_first)
+    graph = lower_to_graph(model, input_shapes, fwsa=fwsa, depth_first=depth_first,
+                           accelerator=target.accelerator)
     return compile_graph(graph, target, out_dir=out_dir, prefix=prefix, cores=cores)
 
 

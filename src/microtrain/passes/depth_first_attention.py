@@ -161,7 +161,9 @@ def _fuse_int8(g: Graph, chain: list[Node]) -> Node:
 
 
 def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
-                          fuse_projections: bool = True) -> Graph:
+                          fuse_projections: bool = True, always_fuse_blocks: bool = False) -> Graph:
+    """`always_fuse_blocks`: make mt.QMHSA even where its CPU scratch is not
+    smaller (an accelerator target runs the block, passes/map_to_ita.py)."""
     g = graph.copy()
     for chain in list(_int8_cores(g)):     # quantized models: the integer core
         fused = _fuse_int8(g, chain)
@@ -169,7 +171,7 @@ def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
         g.nodes[g.nodes.index(chain[-1])] = fused
         g.nodes = [n for n in g.nodes if id(n) not in drop or n is fused]
         if fuse_projections:               # ... and with its projections, when they are recognized
-            block = _fuse_int8_block(g, fused)
+            block = _fuse_int8_block(g, fused, always_fuse_blocks)
             if block is not None:
                 drop_nodes, new = block
                 last = max(g.nodes.index(n) for n in drop_nodes)
@@ -274,7 +276,7 @@ def _proj_attrs(g: Graph, j: str, mm: Node, qadd, cols: np.ndarray, rows_of_w=No
     return a
 
 
-def _fuse_int8_block(g: Graph, att: Node):
+def _fuse_int8_block(g: Graph, att: Node, always: bool = False):
     """mt.QAttention with its projections -> (nodes to drop, new nodes), or None."""
     users = g.consumers()
     parts = [_int8_projection(g, t) for t in att.inputs[:3]]
@@ -325,7 +327,7 @@ def _fuse_int8_block(g: Graph, att: Node):
     p_dim, eo = cols[0].shape[1], g.constants[out_mm.inputs[1]].shape[-1]
     scratch = 4 * s * eo + s * p_dim + s * pv + p_dim + s + pv
     removed = sum(g.types[t].size for t in att.inputs[:3]) + h * s * s
-    if scratch >= removed:
+    if scratch >= removed and not always:
         return None
     attrs = {k: v for k, v in att.attrs.items()}
     for j, (views_j, mm, qadd, _), c in zip("qkv", parts, cols):

@@ -27,6 +27,7 @@
 #include "mt_softmax.h"
 #include "mt_int_attn.h"
 #include "mt_attention.h"
+#include "mt_ita.h"
 #include "mt_reduce.h"
 #include "mt_shape.h"
 #include "mt_train.h"

@@ -74,6 +74,9 @@ class Target:
     # libm): training steps then use the FMA conv kernels (runtime/mt_conv_fma.c).
     # Without an FPU it is a long software routine, so they keep the others.
     hardware_fma: bool = True
+    # A memory-mapped accelerator beside the core ("ita": accel/ita, docs/ita.md).
+    # Such targets run under the Unicorn co-simulation instead of QEMU.
+    accelerator: Optional[str] = None
 
     @property
     def is_host(self) -> bool:
@@ -157,6 +160,15 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
             "emulated core; Profile.estimate_instructions is the N-core estimate",
             "on a real GAP9 code runs from L2; here it is counted against MRAM")),
 )}
+# rv32imc with the ITA attention accelerator as a memory-mapped device
+# (register window at 0x40000000, accel/ita/registers.py).
+TARGETS["rv32imc+ita"] = replace(
+    TARGETS["rv32imc"], name="rv32imc+ita", accelerator="ita",
+    description="rv32imc core (1 MB flash, 256 KB SRAM) with an ITA int8 attention accelerator "
+                "(16 PEs x 64-wide dot products, 64 KiB accelerator memory) as a memory-mapped device; "
+                "co-simulated on Unicorn",
+    notes=("int8 attention blocks with the ITA softmax run on the accelerator, everything else on the core",
+           "accelerator cycles come from its cycle model (accel/ita/cost.py), not from the emulator"))
 # GAP9's compute cluster: 8 cores; a barrier through the cluster's hardware
 # event unit is a few instructions per core (assumed 20 for the estimate).
 TARGETS["rv32imfc"] = replace(TARGETS["rv32imfc"], cores=8, barrier_instructions=20)

@@ -17,6 +17,11 @@ class LayerProfile:
     # Multi-core builds: instructions of each core's share (they add up to
     # `instructions`); empty on one core.
     core_instructions: list[int] = field(default_factory=list)
+    # Heterogeneous targets: where the layer ran and the accelerator cycles
+    # its jobs took (cycle model, accel/ita/cost.py); the CPU instructions
+    # above then include programming the device.
+    ran_on: str = "cpu"
+    accel_cycles: int = 0
 
     @property
     def critical_instructions(self) -> int:
@@ -39,6 +44,16 @@ class Profile:
     layers: list[LayerProfile] = field(default_factory=list)
     cores: int = 1
     barrier_instructions: int = 0   # assumed cost of one barrier (from the Target)
+    accelerator: str = ""           # "ita" on a heterogeneous target
+
+    @property
+    def accel_cycles(self) -> int:
+        return sum(r.accel_cycles for r in self.layers)
+
+    def estimated_cycles(self, cpi: float = 1.0) -> float:
+        """An estimate: CPU instructions x `cpi` plus accelerator cycles, the
+        CPU waiting while the device runs (no overlap)."""
+        return self.instructions * cpi + self.accel_cycles
 
     @property
     def estimate_instructions(self) -> int:
@@ -67,12 +82,18 @@ class Profile:
     def table(self) -> str:
         lines = [f"instructions (not cycles) on {self.target}",
                  f"{'layer':<28} {'op':<18} {'MACs':>12} {'instructions':>14} {'instr/MAC':>10}"]
+        acc = bool(self.accelerator)
+        if acc:
+            lines[-1] += f" {'ran on':>7} {f'{self.accelerator} cycles':>11}"
         for r in self.layers:
             ipm = f"{r.instructions_per_mac:.2f}" if r.macs else "-"
-            lines.append(f"{r.name[:28]:<28} {r.op[:18]:<18} {r.macs:>12,} {r.instructions:>14,} {ipm:>10}")
+            lines.append(f"{r.name[:28]:<28} {r.op[:18]:<18} {r.macs:>12,} {r.instructions:>14,} {ipm:>10}"
+                         + (f" {r.ran_on:>7} {r.accel_cycles:>11,}" if acc else ""))
         ipm = f"{self.instructions_per_mac:.2f}" if self.macs else "-"
         lines.append(f"{'network total':<47} {self.macs:>12,} {self.instructions:>14,} {ipm:>10}")
         lines.append(f"whole program (startup, file I/O, exit): {self.program_instructions:,} instructions")
+        if acc:
+            lines.append(f"estimated cycles (CPI 1 + {self.accelerator} cycles): {self.estimated_cycles():,.0f}")
         if self.cores > 1:
             lines.append(f"{self.cores}-core estimate (slowest core per layer + {self.barrier_instructions} "
                          f"per barrier): {self.estimate_instructions:,} instructions, "

@@ -12,7 +12,7 @@ from ..ir import Graph
 from ..planner import MemoryPlan
 from ..report import Report
 from .descriptions import Target
-from .emulator import run_guest, write_run_script
+from .emulator import GuestRun, run_guest, write_run_script
 from .footprint import Footprint, check_fit, measure, precheck
 from .harness import MARKER_SYMBOL, main_c
 from .profile import Profile, profile_from_marks
@@ -39,28 +39,48 @@ class TargetProgram:
 
     def run(self, input_bytes: bytes, timeout: Optional[float] = None) -> bytes:
         """Output bytes (all outputs back to back) for one run on `input_bytes`."""
-        got = run_guest(self.firmware, {"in.bin": input_bytes}, want=("out.bin", "stats.bin"),
-                        timeout=timeout, what=f"running {self.project}")
+        got = self._run_guest(self.firmware, {"in.bin": input_bytes}, want=("out.bin", "stats.bin"),
+                              timeout=timeout, what=f"running {self.project}")
         self._record_stack(got.files)
         return self._output(got.files)
+
+    def _run_guest(self, fw: Firmware, files, *, want, count=False, marker=None, timeout=None,
+                   what="firmware") -> GuestRun:
+        """QEMU, or the Unicorn co-simulation for a target with an accelerator
+        (accel/ita/cosim.py); the latter always counts instructions."""
+        if not self.target.accelerator:
+            return run_guest(fw, files, want=want, count=count, marker=marker, timeout=timeout, what=what)
+        from ..accel.ita.cosim import run_firmware
+        emu = self.target.emulator
+        got = run_firmware(fw.elf, emu.flash, emu.ram, files, marker=marker,
+                           timeout_s=timeout if timeout is not None else 600.0, what=what)
+        if got.exit_code != 0:
+            from .emulator import _failure_message
+            raise BuildError(_failure_message(fw, what, got.exit_code, got.stdout))
+        run = GuestRun({n: got.files[n] for n in want if n in got.files}, got.stdout,
+                       got.total_instructions, got.marks)
+        run.device = got.device
+        return run
 
     def layer_outputs_raw(self, input_bytes: bytes, timeout: Optional[float] = None) -> bytes:
         """The per-layer dump records of a debug firmware (same format as host)."""
         if self._dump_firmware is None:
             self._dump_firmware = build_firmware(self.project, self.target, self.prefix, self._main_c,
                                                  name="firmware_dump", dump_layers=True)
-        got = run_guest(self._dump_firmware, {"in.bin": input_bytes}, want=("dump.bin",),
-                        timeout=timeout, what="running the layer-dump firmware")
+        got = self._run_guest(self._dump_firmware, {"in.bin": input_bytes}, want=("dump.bin",),
+                              timeout=timeout, what="running the layer-dump firmware")
         return got.files.get("dump.bin", b"")
 
     def profile(self, input_bytes: bytes, timeout: Optional[float] = None) -> tuple[Profile, bytes]:
         """Instruction counts of one run (and its output bytes)."""
         marker = symbol_address(self.firmware, MARKER_SYMBOL)
-        got = run_guest(self.firmware, {"in.bin": input_bytes}, want=("out.bin", "stats.bin"),
-                        count=True, marker=marker, timeout=timeout, what=f"profiling {self.project}")
+        got = self._run_guest(self.firmware, {"in.bin": input_bytes}, want=("out.bin", "stats.bin"),
+                              count=True, marker=marker, timeout=timeout, what=f"profiling {self.project}")
         self._record_stack(got.files)
         prof = profile_from_marks(self.target.name, self.report, got.total_instructions, got.marks,
                                   self.cores, self.target.barrier_instructions)
+        if self.target.accelerator:
+            _attach_device(prof, got.marks, got.device, self.target.accelerator)
         return prof, self._output(got.files)
 
     def _output(self, files: dict[str, bytes]) -> bytes:
@@ -78,3 +98,15 @@ class TargetProgram:
                     raise BuildError(
                         f"target {self.target.name}: the stack overflowed its {self.target.stack_bytes:,} B "
                         "reservation during the run (results are unreliable); raise Target.stack_bytes")
+
+
+def _attach_device(prof: Profile, marks: list[int], device, name: str) -> None:
+    """Per layer: the accelerator jobs started inside it and their cycles."""
+    import bisect
+    per = prof.cores + 1
+    for cost, at in zip(device.jobs, device.job_marks):
+        i = (bisect.bisect_right(marks, at) - 2) // per       # marks[1 + per*i] = layer i's begin
+        if 0 <= i < len(prof.layers):
+            prof.layers[i].accel_cycles += cost.cycles
+            prof.layers[i].ran_on = name
+    prof.accelerator = name

@@ -5,6 +5,7 @@ definitions with ONNX export helpers.
 * `epidenet`         — EpiDeNet-like EOG net, five conv/pool blocks, 2 x 1000 EOG.
 * `cct`              — CCT-2/3x2 Compact Convolutional Transformer, 32 x 32 RGB.
 * `tiny_transformer` — a one-layer pre-norm Transformer classifier for tests.
+* `encoder`          — BERT-style int8 encoder on digits (rv32imc+ita, docs/ita.md).
 * `norm_swap`        — replace BatchNorm by per-sample norms (GroupNorm / LayerNorm-like).
 
 Every model module exposes the same three functions:
@@ -24,7 +25,7 @@ from typing import Optional, Sequence, Union
 
 from ..errors import MicrotrainError
 
-MODEL_NAMES = ("eegnet", "epidenet", "cct", "tiny_transformer")
+MODEL_NAMES = ("eegnet", "epidenet", "cct", "tiny_transformer", "encoder")
 
 
 def get_model(name: str):

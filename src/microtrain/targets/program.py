@@ -47,12 +47,12 @@ class TargetProgram:
     def _run_guest(self, fw: Firmware, files, *, want, count=False, marker=None, timeout=None,
                    what="firmware") -> GuestRun:
         """QEMU, or the Unicorn co-simulation for a target with an accelerator
-        (accel/ita/cosim.py); the latter always counts instructions."""
+        (accel/ita/cosim.py)."""
         if not self.target.accelerator:
             return run_guest(fw, files, want=want, count=count, marker=marker, timeout=timeout, what=what)
         from ..accel.ita.cosim import run_firmware
         emu = self.target.emulator
-        got = run_firmware(fw.elf, emu.flash, emu.ram, files, marker=marker,
+        got = run_firmware(fw.elf, emu.flash, emu.ram, files, count=count, marker=marker,
                            timeout_s=timeout if timeout is not None else 600.0, what=what)
         if got.exit_code != 0:
             from .emulator import _failure_message

@@ -163,11 +163,13 @@ class CosimRun:
         self.total_instructions, self.marks, self.device = total, marks, device
 
 
-def run_firmware(elf_path: Path, flash, ram, files: Mapping[str, bytes], *, marker: Optional[int] = None,
+def run_firmware(elf_path: Path, flash, ram, files: Mapping[str, bytes], *, count: bool = True,
+                 marker: Optional[int] = None,
                  config: ItaConfig = ITA_CONFIG, max_instructions: int = 2_000_000_000,
                  timeout_s: float = 600.0, what: str = "firmware") -> CosimRun:
     """Run an rv32 firmware with the ITA device mapped at MMIO_BASE; count
-    instructions (and marker timestamps when `marker` is given)."""
+    instructions when `count` (a Python hook per block: several times slower),
+    with marker timestamps when `marker` is given."""
     unicorn, rv = _unicorn()
     uc = unicorn.Uc(unicorn.UC_ARCH_RISCV, unicorn.UC_MODE_RISCV32)
     for region in (flash, ram):
@@ -224,7 +226,8 @@ def run_firmware(elf_path: Path, flash, ram, files: Mapping[str, bytes], *, mark
         state["fault"] = f"guest exception {intno} at pc 0x{uc.reg_read(rv.UC_RISCV_REG_PC):08x}"
         uc.emu_stop()
 
-    uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
+    if count:
+        uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
     uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
     # Unicorn raises ebreak as an invalid instruction, so each semihosting
     # ebreak (found by its marker sequence) gets a code hook that does the call.

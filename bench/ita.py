@@ -37,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--calib", type=int, default=None, help="calibration images (default 512 small, 64 full)")
     ap.add_argument("--accuracy-images", type=int, default=None, help="default 539 (small), 0 (full)")
     args = ap.parse_args()
     import torch
@@ -60,7 +61,10 @@ def main() -> None:
         fp32 = float((net(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
     print(f"encoder {size}, {epochs} epochs of Adam on 1258 digits: fp32 top-1 {100 * fp32:.2f} % "
           f"on 539 ({time.time() - t0:.0f} s)")
-    qmodel = microtrain.quantize(encoder.export(model=net), xtr[:512], softmax="ita", progress=False)
+    calib = args.calib if args.calib is not None else (512 if args.small else 64)
+    t0 = time.time()
+    qmodel = microtrain.quantize(encoder.export(model=net), xtr[:calib], softmax="ita", progress=False)
+    print(f"quantized (min/max calibration on {calib} training images, softmax='ita') in {time.time() - t0:.0f} s")
     graph = lower_to_graph(qmodel)
     n = min(args.accuracy_images if args.accuracy_images is not None else (0 if epochs == 0 else 539), len(yte))
     hits = 0

@@ -207,13 +207,14 @@ def test_cpu_only_targets_keep_cpu_kernels(block):
     assert "mt.ITAMHSA" in [n.op for n in lower_to_graph(qmodel, accelerator="ita").nodes]
 
 
-def test_hand_written_attention_without_qkv_bias_runs_on_ita_bit_exact():
-    """CCT's Attention (separate q/k/v Linears without bias, scale Mul, proj
-    with bias): recognized, offloaded, bit-exact; the bias-free projection
-    path of the device."""
+@pytest.mark.parametrize("qkv", ["separate", "fused"])
+def test_hand_written_attention_without_qkv_bias_runs_on_ita_bit_exact(qkv):
+    """CCT's Attention (q/k/v Linears without bias — separate, or one fused
+    Linear + three Slices —, scale Mul, proj with bias): recognized,
+    offloaded, bit-exact; the bias-free projection path of the device."""
     from microtrain.models.cct import Attention
     torch.manual_seed(0)
-    fmodel = microtrain.from_torch(Attention(16, 2, qkv="separate").eval(), torch.zeros(1, 20, 16))
+    fmodel = microtrain.from_torch(Attention(16, 2, qkv=qkv).eval(), torch.zeros(1, 20, 16))
     calib = np.random.default_rng(0).standard_normal((6, 20, 16)).astype(np.float32)
     qmodel = microtrain.quantize(fmodel, calib, softmax="ita", progress=False)
     cm = microtrain.compile(qmodel, "rv32imc+ita")

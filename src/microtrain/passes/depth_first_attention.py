@@ -199,6 +199,9 @@ def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
 # ---- int8: the whole block (projections + core) -> mt.QMHSA -----------------------
 
 VIEWS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity")
+# Backwards from q/k/v to their projection, constant Slices too (a fused qkv
+# Linear, CCT's default): probing finds each head's columns of the fused W.
+PROJECTION_VIEWS = VIEWS + ("Slice",)
 
 
 def _run_views(g: Graph, views: list[Node], x: np.ndarray) -> np.ndarray:
@@ -213,10 +216,13 @@ def _int8_projection(g: Graph, t: str):
     (views in order, qmatmul, qadd or None, projection output)."""
     producers, users = g.producers(), g.consumers()
     views, cur = [], t
-    while cur in producers and producers[cur].op in VIEWS:
-        views.insert(0, producers[cur])
-        cur = producers[cur].inputs[0]
-        if len(users.get(cur, [])) != 1 or cur in g.outputs:
+    while cur in producers and producers[cur].op in PROJECTION_VIEWS:
+        step = producers[cur]
+        views.insert(0, step)
+        cur = step.inputs[0]
+        # a fused qkv projection feeds three Slices (checked to be this block's in _fuse_int8_block)
+        shared_by_slices = step.op == "Slice" and all(u.op == "Slice" for u in users.get(cur, []))
+        if (len(users.get(cur, [])) != 1 and not shared_by_slices) or cur in g.outputs:
             return None
     node = producers.get(cur)
     qadd = None
@@ -281,6 +287,12 @@ def _fuse_int8_block(g: Graph, att: Node, always: bool = False):
     users = g.consumers()
     parts = [_int8_projection(g, t) for t in att.inputs[:3]]
     if any(p is None for p in parts) or len({p[1].inputs[0] for p in parts}) != 1:
+        return None
+    in_block = {id(v) for p in parts for v in p[0]}
+    if any(id(u) not in in_block for p in parts for v in p[0] for u in users.get(v.inputs[0], [])):
+        return None                 # a shared (fused) projection read outside this block
+    if any(v.op == "Slice" and any(i and i not in g.constants for i in v.inputs[1:])
+           for p in parts for v in p[0]):
         return None
     x = parts[0][1].inputs[0]
     xshape = g.types[x].shape

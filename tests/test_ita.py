@@ -219,6 +219,8 @@ def test_hand_written_attention_without_qkv_bias_runs_on_ita_bit_exact(qkv):
     qmodel = microtrain.quantize(fmodel, calib, softmax="ita", progress=False)
     cm = microtrain.compile(qmodel, "rv32imc+ita")
     assert [n.op for n in cm.graph.nodes] == ["Reshape", "mt.ITAMHSA", "Reshape"]
+    table = cm.report.table().splitlines()
+    assert table[0].endswith("ran on") and table[2].endswith(" ita") and table[1].endswith(" cpu")
     x = np.random.default_rng(3).integers(-128, 128, (1, 20, 16)).astype(np.int8)
     np.testing.assert_array_equal(cm.run({"input": x})["output"],
                                   microtrain.reference(qmodel, {"input": x})["output"])

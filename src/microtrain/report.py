@@ -17,6 +17,11 @@ class LayerRow:
     output_shapes: list[tuple[int, ...]]
     params: int
 
+    @property
+    def ran_on(self) -> str:
+        """Where the layer runs: "ita" for blocks mapped to the accelerator."""
+        return "ita" if self.op == "mt.ITAMHSA" else "cpu"
+
 
 @dataclass
 class Report:
@@ -35,10 +40,13 @@ class Report:
         return self.arena_bytes / self.lower_bound_bytes if self.lower_bound_bytes else 1.0
 
     def table(self) -> str:
-        lines = [f"{'layer':<28} {'op':<20} {'output':<20} {'MACs':>12} {'params':>9} {'out bytes':>10}"]
+        where = any(r.ran_on != "cpu" for r in self.layers)   # heterogeneous target: a "ran on" column
+        lines = [f"{'layer':<28} {'op':<20} {'output':<20} {'MACs':>12} {'params':>9} {'out bytes':>10}"
+                 + (f" {'ran on':>7}" if where else "")]
         for r in self.layers:
             shp = ",".join("x".join(map(str, s)) for s in r.output_shapes)
-            lines.append(f"{r.name[:28]:<28} {r.op:<20} {shp[:20]:<20} {r.macs:>12,} {r.params:>9,} {r.output_bytes:>10,}")
+            lines.append(f"{r.name[:28]:<28} {r.op:<20} {shp[:20]:<20} {r.macs:>12,} {r.params:>9,} {r.output_bytes:>10,}"
+                         + (f" {r.ran_on:>7}" if where else ""))
         lines.append(
             f"total MACs {self.macs:,}; weights {self.weight_bytes:,} B (const); "
             f"arena {self.arena_bytes:,} B; lower bound {self.lower_bound_bytes:,} B "

@@ -46,9 +46,8 @@ def load_segments(elf: bytes) -> tuple[int, list[tuple[int, bytes, int]]]:
     for i in range(phnum):
         p_type, off, vaddr, paddr, filesz, memsz, _, _ = struct.unpack_from("<8I", elf, phoff + i * phentsize)
         if p_type == 1 and memsz:
+            # at the load address: .data sits in flash and crt0 copies it to RAM
             segs.append((paddr, elf[off:off + filesz], memsz))
-            if vaddr != paddr and filesz:          # .data: loaded at its flash copy, crt0 copies it
-                pass
     return entry, segs
 
 

@@ -164,6 +164,8 @@ def test_cosim_raises_a_device_error_for_a_head_the_device_cannot_hold(block):
     with pytest.raises(ItaDeviceError, match="error 4"):
         run_firmware(fw.elf, emu.flash, emu.ram, {"in.bin": x.tobytes()}, count=False,
                      config=ItaConfig(memory_bytes=1024))
+    # run.sh is the co-simulation (QEMU alone has no ITA)
+    assert "microtrain.accel.ita.cosim" in (fw.build_dir / "run.sh").read_text()
     # the same firmware on the configured device: bit-exact
     np.testing.assert_array_equal(cm.run({"input": x})["output"],
                                   microtrain.reference(qmodel, {"input": x})["output"])

@@ -35,7 +35,11 @@ class TargetProgram:
             static_stack_estimate(self.firmware, prefix), bytes_by_part(self.firmware))
         check_fit(self.footprint, target)
         self._dump_firmware: Optional[Firmware] = None
-        write_run_script(self.firmware)
+        if target.accelerator:
+            from ..accel.ita.cosim import write_cosim_script
+            write_cosim_script(self.firmware)
+        else:
+            write_run_script(self.firmware)
 
     def run(self, input_bytes: bytes, timeout: Optional[float] = None) -> bytes:
         """Output bytes (all outputs back to back) for one run on `input_bytes`."""

@@ -164,6 +164,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 # (register window at 0x40000000, accel/ita/registers.py).
 TARGETS["rv32imc+ita"] = replace(
     TARGETS["rv32imc"], name="rv32imc+ita", accelerator="ita",
+    # the co-simulation is slower than QEMU (Python hooks): a longer run limit
+    emulator=replace(TARGETS["rv32imc"].emulator, timeout_s=600.0),
     description="rv32imc core (1 MB flash, 256 KB SRAM) with an ITA int8 attention accelerator "
                 "(16 PEs x 64-wide dot products, 64 KiB accelerator memory) as a memory-mapped device; "
                 "co-simulated on Unicorn",

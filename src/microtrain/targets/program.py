@@ -12,7 +12,7 @@ from ..ir import Graph
 from ..planner import MemoryPlan
 from ..report import Report
 from .descriptions import Target
-from .emulator import GuestRun, run_guest, write_run_script
+from .emulator import GuestRun, run_guest, run_timeout, write_run_script
 from .footprint import Footprint, check_fit, measure, precheck
 from .harness import MARKER_SYMBOL, main_c
 from .profile import Profile, profile_from_marks
@@ -57,7 +57,7 @@ class TargetProgram:
         from ..accel.ita.cosim import run_firmware
         emu = self.target.emulator
         got = run_firmware(fw.elf, emu.flash, emu.ram, files, count=count, marker=marker,
-                           timeout_s=timeout if timeout is not None else 600.0, what=what)
+                           timeout_s=run_timeout(fw, timeout), what=what)
         if got.exit_code != 0:
             from .emulator import _failure_message
             raise BuildError(_failure_message(fw, what, got.exit_code, got.stdout))

@@ -88,7 +88,9 @@ def compile_cmd(model, target, out_dir, input_shapes, cores):
                    f"`make -C {out}` builds ./network; run it as ./network inputs.bin outputs.bin")
     else:
         click.echo(f"wrote {out}/ and built {out}/build-{target}/firmware.elf; "
-                   f"{out}/build-{target}/run.sh runs it under QEMU")
+                   f"{out}/build-{target}/run.sh runs it under "
+                   + ("the Unicorn co-simulation with the accelerator model" if cm.target_info.accelerator
+                      else "QEMU"))
 
 
 @cli.command()
@@ -98,7 +100,7 @@ def compile_cmd(model, target, out_dir, input_shapes, cores):
 @click.option("--example", is_flag=True, help="Use the bundled example model.")
 @click.option("--seed", default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--target", default="host", show_default=True,
-              help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc.")
+              help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc, rv32imc+ita (int8 attention on the ITA model).")
 @click.option("--profile", is_flag=True, help="Also print instruction counts per layer (instructions, not cycles).")
 @click.option("--float-model", type=click.Path(dir_okay=False),
               help="For a quantized MODEL: the fp32 model to compare the int8 outputs with.")

@@ -206,7 +206,11 @@ def test_cpu_only_targets_keep_cpu_kernels(block):
     qmodel, _ = block
     from microtrain.compiler import lower_to_graph
     assert "mt.ITAMHSA" not in [n.op for n in lower_to_graph(qmodel).nodes]
-    assert "mt.ITAMHSA" in [n.op for n in lower_to_graph(qmodel, accelerator="ita").nodes]
+    offloaded = lower_to_graph(qmodel, accelerator="ita")
+    assert "mt.ITAMHSA" in [n.op for n in offloaded.nodes]
+    from microtrain.compiler import compile_graph
+    with pytest.raises(MicrotrainError, match="does not have"):
+        compile_graph(offloaded, "host")
 
 
 @pytest.mark.parametrize("qkv", ["separate", "fused"])

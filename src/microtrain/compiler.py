@@ -234,6 +234,11 @@ def compile_graph(graph: Graph, target: "str | Target" = "host", *, out_dir=None
     by a pass such as the depth-first attention rewrite) to a C project."""
     target = get_target(target)
     _check_cores(cores, target)
+    offloaded = [n.name for n in graph.nodes if n.op == "mt.ITAMHSA"]
+    if offloaded and target.accelerator != "ita":
+        raise MicrotrainError(f"node '{offloaded[0]}' (mt.ITAMHSA) runs on an ITA accelerator, which target "
+                              f"{target.name} does not have; compile for rv32imc+ita or lower the model "
+                              "without accelerator='ita'")
     plan = plan_memory(graph, cores=cores)
     sources = generate(graph, plan, prefix, cores, "threads" if target.is_host else "sequential")
     keep = None

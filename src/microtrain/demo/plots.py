@@ -52,15 +52,17 @@ def _ram(plt, result, path):
     strategies = list(result.ram)
     cats = [c for c in next(iter(result.ram.values())).breakdown
             if any(r.breakdown.get(c, 0) for r in result.ram.values())]
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = plt.subplots(figsize=(11, 3.8))
     left = np.zeros(len(strategies))
     for c in cats:
         v = np.array([result.ram[s].breakdown.get(c, 0) for s in strategies]) / 1024
         ax.barh([LABELS[s] for s in strategies], v, left=left, label=c)
         left += v
-    ax.set_xlabel("KiB at the planned peak of the training step")
+    ax.plot([result.ram[s].peak_bytes / 1024 for s in strategies], [LABELS[s] for s in strategies], "k|",
+            markersize=22, label="planned peak (arena incl. fragmentation)")
+    ax.set_xlabel("KiB alive at the busiest step of the training step (static arrays + arena buffers)")
     ax.set_title("Training RAM breakdown (micro-batch 1, batch 8)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

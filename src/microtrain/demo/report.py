@@ -108,8 +108,9 @@ def markdown(result, plots: list) -> str:
     lines += ["## C vs PyTorch (same strategy, initial weights, optimizer and data order)", "",
               *agreement_table(agg, protocols), "",
               "Weight difference: max over tensors of max|C − PyTorch| / max|C| after adaptation.", "",
-              f"## Training RAM (host trainer, micro-batch {MICRO_BATCH}, batch {BATCH}; bytes at the planned peak)",
-              "", *ram_table(result.ram), ""]
+              f"## Training RAM (host trainer, micro-batch {MICRO_BATCH}, batch {BATCH})",
+              "", "Peak RAM = planned arena + static arrays + I/O; the category columns split the bytes alive at "
+              "the busiest node (their sum is the lower bound; gradients include the accumulators).", "", *ram_table(result.ram), ""]
     if result.targets:
         lines += ["## Instructions per training sample on MCU targets", "",
                   "One optimizer step of batch 1 (forward, backward, Adam update of one sample), executed "

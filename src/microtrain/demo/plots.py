@@ -71,7 +71,7 @@ def _ram(plt, result, path):
 
 def _timeline(plt, result, path):
     strategies = list(result.timelines)
-    fig, axes = plt.subplots(len(strategies), 1, figsize=(9, 2.2 * len(strategies)), sharey=True)
+    fig, axes = plt.subplots(len(strategies), 1, figsize=(12, 2.2 * len(strategies)), sharey=True)
     for ax, s in zip(np.atleast_1d(axes), strategies):
         tl = result.timelines[s]
         state = sum(tl.state.values()) + tl.io_bytes

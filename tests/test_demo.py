@@ -102,6 +102,26 @@ def test_demo_without_data_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_demo_out_must_be_a_folder(capsys, tmp_path):
+    user_file = tmp_path / "notes.txt"
+    user_file.write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", str(user_file), "--no-progress"])
+    assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+    assert user_file.read_text() == "mine"
+
+
+@needs_data
+def test_demo_without_matplotlib_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib -> ImportError
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "[demo]" in err
+    assert not (tmp_path / "out").exists()
+
+
 @needs_data
 def test_tiny_demo_run_writes_the_report(tmp_path):
     cfg = SHORT.with_(seeds=(0,), fractions=(0.3,), protocols=("longitudinal",), pretrain_epochs=1, adapt_epochs=1,

@@ -57,10 +57,10 @@ def _bar(total, desc, enabled):
 
 
 def run_demo(cfg: DemoConfig, out_dir, progress: bool = True, torch_threads: int = 1) -> DemoResult:
-    check_requirements()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise MicrotrainError(f"--out {out}: exists and is not a folder; choose a folder for the report")
+    check_requirements()
     import torch
     torch.set_num_threads(torch_threads)   # reproducible, and polite on a shared machine
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ from .errors import MicrotrainError
 __version__ = "0.1.0"
 
 __all__ = ["compile", "reference", "from_torch", "compile_training", "schedule", "MicrotrainError",
-           "CompiledModel", "CompiledTrainer"]
+           "CompiledModel", "CompiledTrainer", "memory_timeline", "plot_memory_timeline"]
 
 
 def __getattr__(name):
@@ -18,6 +18,9 @@ def __getattr__(name):
     if name in ("compile_training", "CompiledTrainer"):
         from . import training
         return getattr(training, name)
+    if name in ("memory_timeline", "plot_memory_timeline"):
+        from . import timeline
+        return getattr(timeline, name)
     if name == "schedule":
         from .scheduler import schedule
         return schedule

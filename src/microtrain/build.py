@@ -73,7 +73,7 @@ def build_host(project: Path, exe_name: str = "network", *, debug_dump: bool = F
     extra = ["-DMT_DEBUG_DUMP_DECL", DEBUG_DUMP_FLAG] if debug_dump else []
     _run([HOST_CC, *HOST_CFLAGS, *extra, "-I", str(RUNTIME_DIR), "-I", str(project),
           str(project / "network.c"), str(project / "weights.c"), str(project / "main.c"),
-          str(lib), "-lm", "-o", str(exe)], f"generated project in {project}")
+          str(lib), "-lm", "-pthread", "-o", str(exe)], f"generated project in {project}")
     return exe
 
 

@@ -29,6 +29,12 @@ input_shape_option = click.option(
     help="Fix an input's shape, e.g. --input-shape input=1x3x32x32 (repeatable).")
 
 
+cores_option = click.option(
+    "--cores", default=1, show_default=True, type=int,
+    help="Split Conv/Gemm/MatMul/pooling/norm work over N cores (host: pthreads; rv32imfc: up to 8, "
+         "counted per core with an N-core estimate).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="microtrain")
 def cli():
@@ -38,7 +44,9 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @input_shape_option
-def inspect(model, input_shapes):
+@click.option("--timeline", "timeline_png", default=None, type=click.Path(dir_okay=False),
+              help="Also plot the arena occupancy over the schedule to this PNG (needs matplotlib).")
+def inspect(model, input_shapes, timeline_png):
     """Layers, shapes, parameters, MACs and the arena plan of MODEL."""
     from .compiler import lower_to_graph
     from .planner import plan_memory
@@ -52,6 +60,11 @@ def inspect(model, input_shapes):
     click.echo("\narena plan (offset, bytes, live steps, tensors):")
     for b in sorted(plan.buffers, key=lambda b: (b.offset, b.start)):
         click.echo(f"  @{b.offset:>8}  {b.size:>8} B  steps {b.start:>3}-{b.end:<3} {', '.join(b.tensors)[:70]}")
+    if timeline_png:
+        from .timeline import plot_memory_timeline, timeline_of_plan
+        tl = timeline_of_plan(graph, plan, Path(model).name)
+        click.echo(f"wrote {plot_memory_timeline(tl, timeline_png)} (peak {max(tl.live_bytes, default=0):,} B "
+                   f"live at step {tl.peak_step})")
 
 
 @cli.command("compile")
@@ -60,14 +73,15 @@ def inspect(model, input_shapes):
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for the generated C project (builds with `make`).")
 @input_shape_option
-def compile_cmd(model, target, out_dir, input_shapes):
+@cores_option
+def compile_cmd(model, target, out_dir, input_shapes, cores):
     """Write MODEL as a self-contained C project."""
     from .compiler import compile as mt_compile
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / "network.c").exists():
         raise MicrotrainError(f"{out}: directory exists and is not a microtrain project; "
                               "choose an empty or new directory (nothing was written)")
-    cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes))
+    cm = mt_compile(model, target, out_dir=out, input_shapes=_parse_input_shapes(input_shapes), cores=cores)
     click.echo(cm.report.table())
     if target == "host":
         click.echo(f"wrote {out}/ (network.c network.h weights.c main.c Makefile runtime/): "
@@ -87,7 +101,8 @@ def compile_cmd(model, target, out_dir, input_shapes):
               help="host, or an emulated MCU: cortex-m4, cortex-m7, rv32imc, rv32imfc.")
 @click.option("--profile", is_flag=True, help="Also print instruction counts per layer (instructions, not cycles).")
 @input_shape_option
-def run(model, inputs_path, example, seed, target, profile, input_shapes):
+@cores_option
+def run(model, inputs_path, example, seed, target, profile, input_shapes, cores):
     """Compile MODEL, run the C (host or emulated MCU) and compare with onnxruntime."""
     from .compiler import compile as mt_compile
     from .golden import check_inputs
@@ -96,7 +111,7 @@ def run(model, inputs_path, example, seed, target, profile, input_shapes):
         model = str(example_model_path())
     if not model:
         raise MicrotrainError("give a MODEL path (or --example for the bundled model)")
-    cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes))
+    cm = mt_compile(model, target, input_shapes=_parse_input_shapes(input_shapes), cores=cores)
     inputs = _load_inputs(inputs_path, cm, seed)
     inputs = check_inputs(cm.graph, inputs)
     got = cm.run(inputs)
@@ -236,7 +251,7 @@ def ops():
 
 @cli.command()
 @click.option("--full", is_flag=True, help="Every protocol and seed (5 seeds, 3 pseudo-subjects each, all "
-              "MCU targets; ~15+ min) instead of the short version (~3-5 min on 2 cores).")
+              "MCU targets; ~35 min on a shared 2-core host) instead of the short version (~5 min).")
 @click.option("--out", "out_dir", default="microtrain-demo", show_default=True, type=click.Path(),
               help="Folder for report.md, results.json and the PNG plots (only these files are written).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -247,6 +262,40 @@ def demo(full, out_dir, no_progress):
     result = run_demo(FULL if full else SHORT, out_dir, progress=not no_progress)
     click.echo(summary(result))
     click.echo(f"report: {result.out_dir / 'report.md'} (plots and results.json beside it)")
+
+
+def _csv_option(value: str, allowed, what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise MicrotrainError(f"--{what} {value!r}: choose from {', '.join(allowed)} (comma-separated)")
+    return items
+
+
+@cli.command()
+@click.option("--models", default="eegnet,epidenet,cct", show_default=True,
+              help="Reference models, comma-separated (small configurations, see docs/targets.md).")
+@click.option("--targets", default="host,cortex-m4,cortex-m7,rv32imc,rv32imfc", show_default=True,
+              help="Targets, comma-separated.")
+@click.option("--modes", default=None,
+              help="Comma-separated subset of: inference fp32, inference int8, train full, train last-layer, "
+                   "train bias-only, train lora (default: all).")
+@click.option("-o", "--out", "out_dir", default="bench-out", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for bench.md and bench.csv.")
+@click.option("--timeline", is_flag=True, help="Also write a memory-timeline PNG per model and target "
+              "(needs matplotlib: pip install 'microtrain[plot]').")
+def bench(models, targets, modes, out_dir, timeline):
+    """Instructions (not cycles), MACs, instructions/MAC, flash and RAM per
+    reference model x target x mode, as markdown and CSV."""
+    from .benchmark import BENCH_MODELS, BENCH_TARGETS, MODES, run_bench
+    from .targets import TARGETS
+    model_list = _csv_option(models, tuple(BENCH_MODELS), "models")
+    target_list = _csv_option(targets, tuple(TARGETS) or BENCH_TARGETS, "targets")
+    mode_list = _csv_option(modes, MODES, "modes") if modes else list(MODES)
+    result = run_bench(model_list, target_list, mode_list, timeline_dir=out_dir if timeline else None)
+    md, cs = result.write(out_dir)
+    click.echo(result.markdown())
+    click.echo(f"wrote {md} and {cs}" + "".join(f"\nwrote {p}" for p in result.timelines))
 
 
 def _register_optional_commands():

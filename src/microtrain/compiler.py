@@ -10,6 +10,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .build import build_host, run_exe
+from .errors import MicrotrainError
 from .codegen.emit import generate, write_project
 from .frontend import InputShapes, ModelLike, onnx_to_ir
 from .ir import Graph, TensorType
@@ -40,8 +41,9 @@ class CompiledModel:
     for an MCU target the firmware is built (and checked to fit) at compile time."""
 
     def __init__(self, graph: Graph, plan: MemoryPlan, project_dir: Path, target: "str | Target",
-                 keep: object = None, prefix: str = "mt_network"):
+                 keep: object = None, prefix: str = "mt_network", cores: int = 1):
         self.graph = graph
+        self.cores = cores
         self.plan = plan
         self.project_dir = Path(project_dir)
         self.prefix = prefix
@@ -55,7 +57,7 @@ class CompiledModel:
         if not self.target_info.is_host:
             from .targets.program import TargetProgram
             self._program = TargetProgram(graph, plan, self._base_report, self.project_dir,
-                                          self.target_info, prefix)
+                                          self.target_info, prefix, cores)
 
     @property
     def report(self) -> TargetReport:
@@ -101,10 +103,19 @@ class CompiledModel:
         """Executed instructions (not cycles) of one run: total and per layer,
         counted by QEMU on an emulated target. Deterministic run to run."""
         if self._program is None:
+            if self.cores > 1:
+                raise MicrotrainError(
+                    f"profile on host counts one thread; compile with cores=1 for host counts, or for "
+                    f"an emulated target (e.g. rv32imfc) to get per-core counts of a {self.cores}-core build")
             from .targets.hostprofile import profile_host
             return profile_host(self, self._input_bytes(inputs))
         prof, _ = self._program.profile(self._input_bytes(inputs))
         return prof
+
+    def memory_timeline(self):
+        """Arena occupancy per schedule step (microtrain.timeline.MemoryTimeline)."""
+        from .timeline import memory_timeline
+        return memory_timeline(self)
 
     def _input_bytes(self, inputs: Mapping[str, np.ndarray]) -> bytes:
         arrays = check_inputs(self.graph, inputs)
@@ -167,21 +178,29 @@ class CompiledModel:
 
 
 def compile(model: ModelLike, target: "str | Target" = "host", *, out_dir=None,
-            input_shapes: InputShapes = None, prefix: str = "mt_network") -> CompiledModel:
+            input_shapes: InputShapes = None, prefix: str = "mt_network", cores: int = 1) -> CompiledModel:
     """Compile an ONNX model (path or ModelProto) to a C project in `out_dir`
     (a temporary directory when None) for `target` (a name from
     microtrain.targets.TARGETS or a Target description). MCU targets are
-    cross-compiled here and checked to fit (TargetFitError otherwise)."""
+    cross-compiled here and checked to fit (TargetFitError otherwise).
+
+    cores > 1 splits the Conv/Gemm/MatMul kernels' outputs over that many
+    cores (results bit-identical to one core): on host they run on pthreads;
+    on an emulated target each core's share runs in turn on the one emulated
+    core, so `profile` gives per-core counts and an N-core estimate."""
     target = get_target(target)
+    if not isinstance(cores, int) or not 1 <= cores <= target.cores:
+        raise MicrotrainError(f"cores={cores!r}: target {target.name} has {target.cores} core(s); "
+                              f"pass cores between 1 and {target.cores} (rv32imfc models an 8-core cluster)")
     graph = lower_to_graph(model, input_shapes)
-    plan = plan_memory(graph)
-    sources = generate(graph, plan, prefix)
+    plan = plan_memory(graph, cores=cores)
+    sources = generate(graph, plan, prefix, cores, "threads" if target.is_host else "sequential")
     keep = None
     if out_dir is None:
         keep = tempfile.TemporaryDirectory(prefix="microtrain-")
         out_dir = keep.name
     project = write_project(sources, Path(out_dir))
-    return CompiledModel(graph, plan, project, target, keep, prefix)
+    return CompiledModel(graph, plan, project, target, keep, prefix, cores)
 
 
 def reference(model: ModelLike, inputs: Mapping[str, np.ndarray], *,

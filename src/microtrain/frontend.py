@@ -130,8 +130,9 @@ def _input_type(vi: onnx.ValueInfoProto, override, source: str) -> TensorType:
             raise ShapeError(
                 f"input '{vi.name}' has dynamic dimension '{label}' (axis {i}); give a fixed shape, "
                 f"e.g. --input-shape {vi.name}=" + "x".join(
-                    str(x.dim_value) if x.HasField('dim_value') and x.dim_value > 0 else "N"
-                    for x in tt.shape.dim) + " (API: input_shapes={...})")
+                    str(x.dim_value) if x.HasField('dim_value') and x.dim_value > 0 else "1"
+                    for x in tt.shape.dim)
+                + f" (each dynamic dimension replaced by its size; API: input_shapes={{'{vi.name}': (...)}})")
     return TensorType(tuple(dims), dtype)
 
 

@@ -59,7 +59,9 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph, *, inplace: bool = True) -> MemoryPlan:
+def plan_memory(graph: Graph, *, inplace: bool = True, cores: int = 1) -> MemoryPlan:
+    """`cores` > 1: every kernel scratch is reserved once per core (each core
+    of a multi-core build uses its own slice)."""
     storage: dict[str, Storage] = {}
     buffers: list[Buffer] = []
     scratch: dict[str, int] = {}
@@ -114,6 +116,8 @@ def plan_memory(graph: Graph, *, inplace: bool = True) -> MemoryPlan:
             in_vals = [Value(graph.type_of(i), graph.constants.get(i)) if i else Value(None)
                        for i in node.inputs]
             nbytes = int(op.scratch(node, in_vals, [graph.types[o] for o in node.outputs if o]))
+            if nbytes > 0 and cores > 1:
+                nbytes = _aligned(nbytes) * cores
             if nbytes > 0:
                 scratch[node.name] = new_buffer(nbytes, step, f"{node.name}.scratch")
 

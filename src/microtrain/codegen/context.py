@@ -13,14 +13,48 @@ from ..ops.registry import Value
 class LowerCtx:
     def __init__(self, node: Node, ins: list[Value], outs: list[TensorType],
                  in_ptrs: list[Optional[str]], out_ptrs: list[str],
-                 scratch_ptr: Optional[str], tables: "TableSink"):
+                 scratch_ptr: Optional[str], tables: "TableSink", cores: int = 1,
+                 scratch_bytes: int = 0, fma: bool = False):
         self.node = node
+        # Whether kernels may accumulate with fused multiply-adds (training
+        # steps): not bit-identical to the reference kernels, within tolerance.
+        self.fma = fma
         self.ins = ins
         self.outs = outs
         self._in_ptrs = in_ptrs
         self._out_ptrs = out_ptrs
         self._scratch = scratch_ptr
         self._tables = tables
+        self.cores = cores
+        self._scratch_bytes = scratch_bytes   # all cores' scratch together
+        self.used_par = False
+
+    def par(self) -> Optional[str]:
+        """On a multi-core build, the C name of this core's `mt_par_t` (the op
+        then calls a kernel that does only this core's share and the layer
+        runs on every core); None on one core. Ops that do not ask run on
+        core 0 only."""
+        if self.cores == 1:
+            return None
+        self.used_par = True
+        return "par"
+
+    def split_planes(self, planes: int, in_plane: int, out_plane: int, call) -> str:
+        """`call(x, y, count)` -> the C call of a kernel over `count` planes
+        of input 0 / output 0. On one core: all planes; multi-core: this
+        core's contiguous run of planes (input/output pointers offset)."""
+        par = self.par()
+        if par is None:
+            return call(self.inp(0), self.out(0), str(planes))
+        return (f"{{ int32_t lo, hi; mt_par_range({planes}, {par}, &lo, &hi);\n"
+                f"  {call(f'{self.inp(0)} + lo * {in_plane}', f'{self.out(0)} + lo * {out_plane}', 'hi - lo')} }}")
+
+    @property
+    def core_scratch(self) -> str:
+        """This core's slice of the scratch (the planner reserves one per core)."""
+        if self.cores == 1:
+            return self.scratch
+        return f"({self.scratch} + par.core_id * {self._scratch_bytes // self.cores})"
 
     def inp(self, i: int) -> str:
         """Typed const pointer to input i, or NULL when the input is omitted."""

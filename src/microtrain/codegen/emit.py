@@ -48,10 +48,20 @@ class Symbols:
         self.arena = f"{prefix}_arena.bytes"
 
 
-def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
+def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, cores: int = 1,
+                  parallel: str = "threads", fma: bool = False) -> list[str]:
     """C statements running `graph` once: inputs[]/outputs[] are the caller's
-    buffers, activations live in the shared arena at the planned offsets."""
+    buffers, activations live in the shared arena at the planned offsets.
+
+    With cores > 1 the statements use an `mt_par_t par`. parallel="threads":
+    the body of one core's function (every core runs every layer, each doing
+    its share, then a barrier; ops without a parallel kernel run on core 0).
+    parallel="sequential" (emulators run one core): each layer runs core
+    0..N-1's shares in turn, with an MT_CORE_END(i) marker after each.
+    `fma`: ops may lower to fused multiply-add kernels (LowerCtx.fma)."""
     body: list[str] = []
+    threads = cores > 1 and parallel == "threads"
+    sequential = cores > 1 and not threads
 
     def ptr(tensor: str) -> str:
         s = plan.storage[tensor]
@@ -72,10 +82,11 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
         body.append(f"  /* {step}: {node.name} ({node.op}) -> "
                     f"{', '.join(str(t) for t in outs) or 'updates state'} */")
         body.append(f"  MT_LAYER_BEGIN({step});")
+        code: list[str] = []
         if op.view and node.outputs[0] not in plan.copies:
             body.append("  /* view: shares its input's memory, no code */")
         elif op.view:
-            body.append(f"  memcpy({ptr(node.outputs[0])}, {ptr(node.inputs[0])}, {outs[0].nbytes});")
+            code = [f"memcpy({ptr(node.outputs[0])}, {ptr(node.inputs[0])}, {outs[0].nbytes});"]
         else:
             if op.lower is None:
                 raise UnsupportedOpError(
@@ -86,16 +97,34 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
                            [ptr(i) if i else None for i in node.inputs],
                            [ptr(o) for o in node.outputs if o],
                            f"({syms.arena} + {plan.buffers[sc].offset})" if sc is not None else None,
-                           syms.tables)
-            code = op.lower(node, ctx)
-            body.extend("  " + line for line in code.strip().splitlines())
-        for o in node.outputs:
-            if o:
-                body.append(f"  MT_LAYER_OUTPUT({step}, {ptr(o)}, {graph.types[o].nbytes});")
-        body.append(f"  MT_LAYER_END({step});")
+                           syms.tables, cores, plan.buffers[sc].size if sc is not None else 0, fma=fma)
+            code = op.lower(node, ctx).strip().splitlines()
+            if cores > 1 and not ctx.used_par:   # no parallel kernel: core 0 does it all
+                code = ["if (par.core_id == 0) {", *("  " + c for c in code), "}"]
+        dumps = [f"MT_LAYER_OUTPUT({step}, {ptr(o)}, {graph.types[o].nbytes});" for o in node.outputs if o]
+        if sequential:
+            body.append(f"  for (par.core_id = 0; par.core_id < {cores}; par.core_id++) {{")
+            body.extend("    " + line for line in code)
+            body.append(f"    MT_CORE_END({step});")
+            body.append("  }")
+            body.extend("  " + d for d in dumps)
+        elif threads:
+            body.extend("  " + line for line in code)
+            if code:
+                body.append("  mt_par_barrier();")
+            body.append("  if (par.core_id == 0) {")
+            body.extend("    " + d for d in dumps)
+            body.append("  }")
+            body.append("  MT_PAR_DUMP_BARRIER();")
+        else:
+            body.extend("  " + line for line in code)
+            body.extend("  " + d for d in dumps)
+        if not sequential:
+            body.append(f"  MT_LAYER_END({step});")
 
     # Graph outputs that no node writes: constants, inputs, state, or repeated outputs.
     written = {o for n in graph.nodes for o in n.outputs}
+    tail: list[str] = []
     for j, o in enumerate(graph.outputs):
         if o in written and graph.outputs.index(o) == j:
             continue
@@ -107,17 +136,23 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols) -> list[str]:
             src = syms.state_names[o]
         else:
             src = syms.const_names[o]
-        body.append(f"  memcpy(outputs[{j}], {src}, {graph.type_of(o).nbytes});")
-    return body
+        tail.append(f"  memcpy(outputs[{j}], {src}, {graph.type_of(o).nbytes});")
+    if threads and tail:
+        tail = ["  if (par.core_id == 0) {", *("  " + t for t in tail), "  }"]
+    return body + tail
 
 
-def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network") -> CSources:
+def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network", cores: int = 1,
+             parallel: str = "threads") -> CSources:
+    """cores > 1: parallel="threads" runs the cores on pthreads (host);
+    "sequential" runs their shares one after the other (emulated targets,
+    for per-core instruction counts). See function_body."""
     syms = Symbols([graph], prefix)
-    body = function_body(graph, plan, syms)
+    body = function_body(graph, plan, syms, cores, parallel)
     const_names, tables = syms.const_names, syms.tables
     return CSources(
         network_h=_header(graph, plan, prefix),
-        network_c=_network_c(graph, plan, prefix, tables, body, const_names),
+        network_c=_network_c(graph, plan, prefix, tables, body, const_names, cores, parallel),
         weights_c=weights_c(graph.constants, const_names),
         main_c=_main_c(prefix),
         makefile=MAKEFILE,
@@ -178,15 +213,26 @@ def _header(graph: Graph, plan: MemoryPlan, prefix: str) -> str:
     return "\n".join(lines)
 
 
-def _network_c(graph, plan, prefix, tables, body, const_names) -> str:
+def _network_c(graph, plan, prefix, tables, body, const_names, cores=1, parallel="threads") -> str:
     externs = [f"extern const {C_TYPES[graph.constants[c].dtype]} {n}[];" for c, n in const_names.items()]
     in_bytes = ", ".join(str(graph.types[n].nbytes) for n in graph.inputs) or "0"
     out_bytes = ", ".join(str(_io_type(graph, n).nbytes) for n in graph.outputs) or "0"
+    threads = cores > 1 and parallel == "threads"
+    run = f"void {prefix}_run(const void *const inputs[], void *const outputs[])"
+    if cores == 1:
+        functions = [run, "{", "  (void)inputs; (void)outputs;", *body, "}"]
+    elif threads:
+        functions = _thread_functions(prefix, cores, body, run)
+    else:
+        functions = [run, "{", "  mt_par_t par;", "  (void)inputs; (void)outputs;",
+                     f"  par.n_cores = {cores};", *body, "}"]
     return "\n".join([
         f"/* Generated by microtrain from {Path(graph.source).name}. Do not edit. */",
+        *(["#define _POSIX_C_SOURCE 200809L  /* pthread barriers under -std=c99 */"] if threads else []),
         "#include <math.h>", "#include <string.h>", '#include "mt_kernels.h"', '#include "network.h"', "",
         "#ifndef MT_LAYER_BEGIN", "#define MT_LAYER_BEGIN(i) ((void)0)", "#endif",
         "#ifndef MT_LAYER_END", "#define MT_LAYER_END(i) ((void)0)", "#endif",
+        "#ifndef MT_CORE_END", "#define MT_CORE_END(i) ((void)0)", "#endif",
         "/* Debug hook: called with each layer's output (host debug builds dump them). */",
         "#ifndef MT_LAYER_OUTPUT", "#define MT_LAYER_OUTPUT(i, p, n) ((void)0)", "#endif",
         "#ifdef MT_DEBUG_DUMP_DECL", "void mt_debug_dump(int layer, const void *p, size_t n);", "#endif", "",
@@ -196,10 +242,45 @@ def _network_c(graph, plan, prefix, tables, body, const_names) -> str:
         "/* One arena for all activations and scratch; offsets from the memory planner. */",
         f"static union {{ uint8_t bytes[{max(plan.arena_bytes, 1)}]; double align; }} {prefix}_arena;", "",
         tables.c_source(), "",
-        f"void {prefix}_run(const void *const inputs[], void *const outputs[])", "{",
-        "  (void)inputs; (void)outputs;",
-        *body, "}", "",
+        *functions, "",
     ])
+
+
+def _thread_functions(prefix: str, cores: int, body: list[str], run: str) -> list[str]:
+    """Host multi-core: the run function starts cores-1 pthreads, runs core 0
+    itself and joins them; every core runs `{prefix}_core` (all layers, a
+    barrier after each)."""
+    return [
+        "#include <pthread.h>", "#include <stdlib.h>", "",
+        f"static pthread_barrier_t {prefix}_barrier;",
+        f"#define mt_par_barrier() pthread_barrier_wait(&{prefix}_barrier)",
+        "/* Debug dumps read a layer's output after the barrier: no core may overwrite it meanwhile. */",
+        "#ifdef MT_DEBUG_DUMP_DECL", "#define MT_PAR_DUMP_BARRIER() mt_par_barrier()",
+        "#else", "#define MT_PAR_DUMP_BARRIER() ((void)0)", "#endif", "",
+        f"static void {prefix}_core(const void *const inputs[], void *const outputs[], mt_par_t par)", "{",
+        "  (void)inputs; (void)outputs;", *body, "}", "",
+        "typedef struct { const void *const *inputs; void *const *outputs; mt_par_t par; } "
+        f"{prefix}_job;", "",
+        f"static void *{prefix}_thread(void *arg)", "{",
+        f"  const {prefix}_job *job = ({prefix}_job *)arg;",
+        f"  {prefix}_core(job->inputs, job->outputs, job->par);",
+        "  return NULL;", "}", "",
+        f"/* {cores} cores: core 0 is the calling thread. */",
+        run, "{",
+        f"  pthread_t threads[{cores}];",
+        f"  {prefix}_job jobs[{cores}];",
+        "  int32_t c;",
+        f"  if (pthread_barrier_init(&{prefix}_barrier, NULL, {cores}) != 0) abort();",
+        f"  for (c = 0; c < {cores}; c++) {{",
+        "    jobs[c].inputs = inputs; jobs[c].outputs = outputs;",
+        f"    jobs[c].par.core_id = c; jobs[c].par.n_cores = {cores};",
+        f"    if (c > 0 && pthread_create(&threads[c], NULL, {prefix}_thread, &jobs[c]) != 0) abort();",
+        "  }",
+        f"  {prefix}_thread(&jobs[0]);",
+        f"  for (c = 1; c < {cores}; c++) pthread_join(threads[c], NULL);",
+        f"  pthread_barrier_destroy(&{prefix}_barrier);",
+        "}",
+    ]
 
 
 def weights_c(constants: dict, const_names: dict[str, str], state: dict | None = None,
@@ -292,7 +373,7 @@ CFLAGS ?= -O2 -std=c99 -Wall -ffp-contract=off
 SRCS = {' '.join(sources)} $(wildcard runtime/*.c)
 
 {program}: $(SRCS) {header} runtime/mt_kernels.h
-\t$(CC) $(CFLAGS) -Iruntime -I. -o $@ $(SRCS) -lm
+\t$(CC) $(CFLAGS) -Iruntime -I. -o $@ $(SRCS) -lm -pthread
 
 clean:
 \trm -f {program}

@@ -5,6 +5,8 @@ never the extra positions a ceil_mode window reaches past the padding.
 Also LpPool (same attributes plus p): (sum |x|^p)^(1/p) over each window."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..codegen.context import float_literal
@@ -53,11 +55,15 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     check_spatial_dims(node, shape)
     geom = pool_geometry(node, shape)
+    table = ctx.table(geom.table())
+    planes, in_plane, out_plane = shape[0] * shape[1], math.prod(shape[2:]), math.prod(ctx.outs[0].shape[2:])
     if node.op == "LpPool":
-        return (f"mt_lppool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
-                f"{ctx.table(geom.table())}, {float_literal(lp_order(node))});")
-    return (f"mt_avgpool_f32({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, "
-            f"{ctx.table(geom.table())}, {int(node.attr('count_include_pad', 0))});")
+        p = float_literal(lp_order(node))
+        return ctx.split_planes(planes, in_plane, out_plane,
+                                lambda x, y, nc: f"mt_lppool_f32({x}, {y}, {nc}, {table}, {p});")
+    pad = int(node.attr('count_include_pad', 0))
+    return ctx.split_planes(planes, in_plane, out_plane,
+                            lambda x, y, nc: f"mt_avgpool_f32({x}, {y}, {nc}, {table}, {pad});")
 
 
 for _name in ("AveragePool", "LpPool"):

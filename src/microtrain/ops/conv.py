@@ -5,8 +5,11 @@ optional bias, run-time or constant weights. The reference kernel,
 as 3D with unit leading dims); 1-D/2-D convs lower to a fast path chosen from
 the geometry (`conv_kernel`): `mt_conv_pointwise_f32` (1x1, a GEMM),
 `mt_dwconv2d_f32` (depthwise) or `mt_conv2d_f32_fast` (the rest), all
-bit-identical to the reference; MICROTRAIN_KERNELS=reference forces it. The
-geometry helpers here are shared with ConvTranspose (conv_transpose.py)."""
+bit-identical to the reference; MICROTRAIN_KERNELS=reference forces it. In a
+training step (LowerCtx.fma) 1-D/2-D convs and their weight gradients run the
+fused multiply-add kernels of runtime/mt_conv_fma.c instead (within tolerance
+of the reference, not bit-identical). The geometry helpers here are shared
+with ConvTranspose (conv_transpose.py)."""
 from __future__ import annotations
 
 import math
@@ -187,6 +190,12 @@ def conv_kernel(geo: ConvGeometry) -> str:
     return "mt_conv2d_f32_fast"
 
 
+def fma_kernels(geo: ConvGeometry) -> bool:
+    """Whether a training step's conv kernels of this geometry are the fused
+    multiply-add ones (runtime/mt_conv_fma.c: 1-D/2-D, fast kernel set)."""
+    return fast_kernels() and len(geo.in_size) <= 2
+
+
 def _lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
@@ -194,9 +203,12 @@ def _lower(node, ctx):
         require_float(node, ctx.ins, 2)
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
     kernel = conv_kernel(geo)
-    scratch = ", (float *)" + ctx.scratch if kernel == "mt_conv_pointwise_f32" else ""
-    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
-            f"{ctx.table(geo.table())}{scratch});")
+    par = ctx.par()   # multi-core: this core's share (the _par variant)
+    if ctx.fma and not par and fma_kernels(geo) and kernel != "mt_conv_pointwise_f32":
+        kernel = "mt_conv2d_f32_fwd_fma"   # pointwise keeps its GEMM (and its declared scratch)
+    scratch = ", (float *)" + ctx.core_scratch if kernel == "mt_conv_pointwise_f32" else ""
+    return (f"{kernel}{'_par' if par else ''}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{ctx.table(geo.table())}{scratch}{', ' + par if par else ''});")
 
 
 def _scratch(node, ins, outs):
@@ -265,7 +277,8 @@ def _grad_w_lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
     geo = _grad_w_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    return f"mt_conv_grad_weight_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
+    kernel = "mt_conv2d_f32_bwd_weight" if fma_kernels(geo) else "mt_conv_grad_weight_f32"
+    return f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
 
 
 def _grad_w_macs(node, ins, outs):

@@ -1,7 +1,9 @@
 """ConvTranspose over 1, 2 or 3 spatial dims: strides, dilations, pads,
 output_padding, output_shape (pads then derived), auto_pad, groups, optional
 bias. Lowered to `mt_conv_transpose_f32` (a scatter-accumulate kernel that
-shares its geometry table with Conv, see conv.py)."""
+shares its geometry table with Conv, see conv.py); in a training step a
+stride-1 one runs the gather kernel `mt_conv2d_f32_bwd_input` (fused
+multiply-adds, runtime/mt_conv_fma.c)."""
 from __future__ import annotations
 
 import math
@@ -11,7 +13,7 @@ import numpy as np
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import require_float, size
-from .conv import ConvGeometry, _ints, check_bias, common_attrs
+from .conv import ConvGeometry, _ints, check_bias, common_attrs, fma_kernels
 from .registry import register, unsupported_attr
 
 
@@ -110,7 +112,11 @@ def _lower(node, ctx):
     if ctx.has_input(2):
         require_float(node, ctx.ins, 2)
     geo = transpose_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    return (f"mt_conv_transpose_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+    # In a training step (the input gradient of a conv) a stride-1 transposed
+    # conv runs as a gather with fused multiply-adds (runtime/mt_conv_fma.c).
+    kernel = ("mt_conv2d_f32_bwd_input" if ctx.fma and fma_kernels(geo) and set(geo.strides) == {1}
+              else "mt_conv_transpose_f32")
+    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
             f"{ctx.table(geo.table())});")
 
 

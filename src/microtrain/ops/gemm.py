@@ -112,9 +112,11 @@ def _lower(node, ctx):
     args = (f"{ctx.inp(0)}, {ctx.inp(1)}, {c_ptr}, {ctx.out(0)}, {m}, {k}, {n}, "
             f"{int(node.attr('transA', 0))}, {int(node.attr('transB', 0))}, {float_literal(alpha)}, "
             f"{float_literal(beta)}, {c_strides[0]}, {c_strides[1]}")
+    par = ctx.par()   # multi-core: this core's share (the _par variant)
+    suffix, par_arg = ("_par", f", {par}") if par else ("", "")
     if fast_kernels():
-        return f"mt_gemm_f32_blocked({args}, (float *){ctx.scratch});"
-    return f"mt_gemm_f32({args});"
+        return f"mt_gemm_f32_blocked{suffix}({args}, (float *){ctx.core_scratch}{par_arg});"
+    return f"mt_gemm_f32{suffix}({args}{par_arg});"
 
 
 def _scratch(node, ins, outs):

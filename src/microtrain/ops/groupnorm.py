@@ -58,9 +58,10 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     g = _groups(node, shape)
     eps = float_literal(node.attr("epsilon", 1e-5))
-    return (f"mt_groupnorm_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+    par = ctx.par()   # multi-core: this core's (sample, group) blocks
+    return (f"mt_groupnorm_f32{'_par' if par else ''}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
             f"{shape[0]}, {g}, {shape[1] // g}, {size(shape[2:])}, "
-            f"{int(affine_per_channel(node))}, {eps});")
+            f"{int(affine_per_channel(node))}, {eps}{', ' + par if par else ''});")
 
 
 def _macs(node, ins, outs):

@@ -40,8 +40,9 @@ def _lower(node, ctx):
         require_float(node, ctx.ins, i)
     shape = ctx.ins[0].shape
     eps = float_literal(node.attr("epsilon", 1e-5))
-    return (f"mt_groupnorm_f32({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
-            f"{shape[0]}, {shape[1]}, 1, {size(shape[2:])}, 1, {eps});")
+    par = ctx.par()   # multi-core: this core's (sample, channel) blocks
+    return (f"mt_groupnorm_f32{'_par' if par else ''}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out(0)}, "
+            f"{shape[0]}, {shape[1]}, 1, {size(shape[2:])}, 1, {eps}{', ' + par if par else ''});")
 
 
 def _macs(node, ins, outs):

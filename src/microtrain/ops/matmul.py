@@ -62,9 +62,11 @@ def _lower(node, ctx):
     b_off = _batch_offsets(b_batch, batch, k * n)
     args = (f"{ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {math.prod(batch)}, {m}, {k}, {n}, "
             f"{ctx.table(a_off)}, {ctx.table(b_off)}")
+    par = ctx.par()   # multi-core: this core's share (the _par variant)
+    suffix, par_arg = ("_par", f", {par}") if par else ("", "")
     if fast_kernels():
-        return f"mt_matmul_f32_blocked({args}, (float *){ctx.scratch});"
-    return f"mt_matmul_f32({args});"
+        return f"mt_matmul_f32_blocked{suffix}({args}, (float *){ctx.core_scratch}{par_arg});"
+    return f"mt_matmul_f32{suffix}({args}{par_arg});"
 
 
 def _scratch(node, ins, outs):

@@ -178,8 +178,12 @@ def _lower(node, ctx):
         raise UnsupportedOpError(f"{node_label(node)}: an omitted Y output is not supported")
     indices = ctx.out(1) if len(node.outputs) > 1 and node.outputs[1] else "NULL"
     col_major = int(node.attr("storage_order", 0))
+    table = ctx.table(geom.table())
+    if indices == "NULL":   # planes are independent: multi-core builds split them
+        return ctx.split_planes(shape[0] * shape[1], math.prod(shape[2:]), math.prod(ctx.outs[0].shape[2:]),
+                                lambda x, y, nc: f"mt_maxpool_f32({x}, {y}, NULL, {nc}, {table}, {col_major});")
     return (f"mt_maxpool_f32({ctx.inp(0)}, {ctx.out(0)}, {indices}, {shape[0] * shape[1]}, "
-            f"{ctx.table(geom.table())}, {col_major});")
+            f"{table}, {col_major});")
 
 
 def pool_macs(node, ins, outs):

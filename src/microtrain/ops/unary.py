@@ -109,6 +109,11 @@ def _lower(node, ctx):
     require_float(node, ctx.ins)
     a, b = _params(node, ctx.ins)
     from ..codegen.context import float_literal
+    par = ctx.par()
+    if par:   # multi-core: each core maps its own contiguous range of elements
+        return (f"{{ int32_t lo, hi; mt_par_range({size(ctx.outs[0].shape)}, {par}, &lo, &hi);\n"
+                f"  mt_unary_f32({CODES[_kernel_name(node)]}, {ctx.inp(0)} + lo, {ctx.out(0)} + lo, hi - lo, "
+                f"{float_literal(a)}, {float_literal(b)}); }}")
     return (f"mt_unary_f32({CODES[_kernel_name(node)]}, {ctx.inp(0)}, {ctx.out(0)}, "
             f"{size(ctx.outs[0].shape)}, {float_literal(a)}, {float_literal(b)});")
 

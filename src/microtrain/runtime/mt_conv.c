@@ -84,11 +84,20 @@ static void mt_conv_tap(const mt_conv_geo *g, const float *MT_RESTRICT xp, float
 void mt_conv_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                  float *MT_RESTRICT y, const int32_t *geo)
 {
+  mt_conv_f32_par(x, w, bias, y, geo, MT_PAR_SINGLE);
+}
+
+/* Work items: (image, output channel) pairs; each core does a contiguous run. */
+void mt_conv_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                     float *MT_RESTRICT y, const int32_t *geo, mt_par_t par)
+{
   const mt_conv_geo g = mt_conv_unpack(geo);
-  int32_t n, oc, ic, kd, kh, kw;
+  int32_t item, item_lo, item_hi, ic, kd, kh, kw;
   int32_t lo[3], hi[3], off[3];
-  for (n = 0; n < g.n; n++) {
-    for (oc = 0; oc < g.m; oc++) {
+  mt_par_range(g.n * g.m, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi; item++) {
+    const int32_t n = item / g.m, oc = item % g.m;
+    {
       float *yp = y + (n * g.m + oc) * g.out_plane;
       int32_t first_in = (oc / g.mg) * g.cg;
       mt_fill_bias(yp, bias, oc, g.out_plane);
@@ -404,31 +413,44 @@ static void mt_conv_row_4oc(const mt_conv_row *r, const float *const *w, const f
 void mt_conv2d_f32_fast(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                         float *MT_RESTRICT y, const int32_t *geo)
 {
+  mt_conv2d_f32_fast_par(x, w, bias, y, geo, MT_PAR_SINGLE);
+}
+
+/* Work items: output rows of each (image, group, block of 4 output channels),
+ * in that nesting order; each core does a contiguous run of them. */
+void mt_conv2d_f32_fast_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                            float *MT_RESTRICT y, const int32_t *geo, mt_par_t par)
+{
   const mt_conv_geo g = mt_conv_unpack(geo);
   const mt_conv_cols cols = mt_conv_cols_of(&g);
-  const int32_t wstride = g.cg * g.kvol, ow_n = g.out[2];
-  int32_t n, grp, ob, oh, j;
-  for (n = 0; n < g.n; n++) {
-    for (grp = 0; grp < g.group; grp++) {
-      const float *xg = x + (n * g.c + grp * g.cg) * g.in_plane;
-      for (ob = 0; ob < g.mg; ob += MT_CONV_OC_BLOCK) {
-        const int32_t first = grp * g.mg + ob;
-        const int32_t count = g.mg - ob < MT_CONV_OC_BLOCK ? g.mg - ob : MT_CONV_OC_BLOCK;
-        const float *wj[MT_CONV_OC_BLOCK];
-        float bias4[MT_CONV_OC_BLOCK];
-        float *yrow[MT_CONV_OC_BLOCK];
-        for (j = 0; j < MT_CONV_OC_BLOCK; j++) {
-          const int32_t oc = first + (j < count ? j : count - 1);
-          wj[j] = w + oc * wstride;
-          bias4[j] = bias ? bias[oc] : 0.0f;
-        }
-        for (oh = 0; oh < g.out[1]; oh++) {
-          const mt_conv_row r = mt_conv_row_at(&g, &cols, xg, oh);
-          for (j = 0; j < MT_CONV_OC_BLOCK; j++)
-            yrow[j] = j < count ? y + (n * g.m + first + j) * g.out_plane + oh * ow_n : NULL;
-          mt_conv_row_4oc(&r, wj, bias4, yrow);
-        }
+  const int32_t wstride = g.cg * g.kvol, ow_n = g.out[2], oh_n = g.out[1];
+  const int32_t blocks = (g.mg + MT_CONV_OC_BLOCK - 1) / MT_CONV_OC_BLOCK;
+  const float *wj[MT_CONV_OC_BLOCK];
+  float bias4[MT_CONV_OC_BLOCK];
+  float *yrow[MT_CONV_OC_BLOCK];
+  const float *xg = x;
+  int32_t item, item_lo, item_hi, j, first = 0, count = 0, n = 0, current = -1;
+  mt_par_range(g.n * g.group * blocks * oh_n, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi; item++) {
+    const int32_t oh = item % oh_n, block = item / oh_n;
+    if (block != current) {   /* next (image, group, channel block): its weights and bias */
+      const int32_t ob = (block % blocks) * MT_CONV_OC_BLOCK, grp = (block / blocks) % g.group;
+      current = block;
+      n = block / (blocks * g.group);
+      xg = x + (n * g.c + grp * g.cg) * g.in_plane;
+      first = grp * g.mg + ob;
+      count = g.mg - ob < MT_CONV_OC_BLOCK ? g.mg - ob : MT_CONV_OC_BLOCK;
+      for (j = 0; j < MT_CONV_OC_BLOCK; j++) {
+        const int32_t oc = first + (j < count ? j : count - 1);
+        wj[j] = w + oc * wstride;
+        bias4[j] = bias ? bias[oc] : 0.0f;
       }
+    }
+    {
+      const mt_conv_row r = mt_conv_row_at(&g, &cols, xg, oh);
+      for (j = 0; j < MT_CONV_OC_BLOCK; j++)
+        yrow[j] = j < count ? y + (n * g.m + first + j) * g.out_plane + oh * ow_n : NULL;
+      mt_conv_row_4oc(&r, wj, bias4, yrow);
     }
   }
 }
@@ -539,20 +561,24 @@ static void mt_dw_row(const mt_conv_row *r, const float *MT_RESTRICT wp, float b
 void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                      float *MT_RESTRICT y, const int32_t *geo)
 {
+  mt_dwconv2d_f32_par(x, w, bias, y, geo, MT_PAR_SINGLE);
+}
+
+/* Work items: output rows of each (image, channel); contiguous runs per core. */
+void mt_dwconv2d_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                         float *MT_RESTRICT y, const int32_t *geo, mt_par_t par)
+{
   const mt_conv_geo g = mt_conv_unpack(geo);
   const mt_conv_cols cols = mt_conv_cols_of(&g);
-  int32_t n, oc, oh;
-  for (n = 0; n < g.n; n++) {
-    for (oc = 0; oc < g.m; oc++) {
-      const float *xc = x + (n * g.c + oc / g.mg) * g.in_plane;
-      const float *wp = w + oc * g.kvol;
-      const float b = bias ? bias[oc] : 0.0f;
-      float *yc = y + (n * g.m + oc) * g.out_plane;
-      for (oh = 0; oh < g.out[1]; oh++) {
-        const mt_conv_row r = mt_conv_row_at(&g, &cols, xc, oh);
-        mt_dw_row(&r, wp, b, yc + oh * g.out[2]);
-      }
-    }
+  const int32_t oh_n = g.out[1];
+  int32_t item, item_lo, item_hi;
+  mt_par_range(g.n * g.m * oh_n, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi; item++) {
+    const int32_t oh = item % oh_n, plane = item / oh_n;   /* plane = n * M + oc */
+    const int32_t n = plane / g.m, oc = plane % g.m;
+    const float *xc = x + (n * g.c + oc / g.mg) * g.in_plane;
+    const mt_conv_row r = mt_conv_row_at(&g, &cols, xc, oh);
+    mt_dw_row(&r, w + oc * g.kvol, bias ? bias[oc] : 0.0f, y + plane * g.out_plane + oh * g.out[2]);
   }
 }
 
@@ -561,9 +587,24 @@ void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, con
 void mt_conv_pointwise_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                            float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel)
 {
+  mt_conv_pointwise_f32_par(x, w, bias, y, geo, panel, MT_PAR_SINGLE);
+}
+
+/* Work items: blocks of 4 output pixels (GEMM columns) of each image. */
+void mt_conv_pointwise_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                               float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel,
+                               mt_par_t par)
+{
   const mt_conv_geo g = mt_conv_unpack(geo);
-  int32_t n;
-  for (n = 0; n < g.n; n++)
-    mt_gemm_f32_strided(w, g.c, 1, x + n * g.c * g.in_plane, g.in_plane, 1, bias,
-                        y + n * g.m * g.out_plane, g.m, g.c, g.out_plane, panel);
+  const int32_t p = g.out_plane, blocks = (p + MT_GEMM_COLS - 1) / MT_GEMM_COLS;
+  int32_t item, item_lo, item_hi;
+  mt_par_range(g.n * blocks, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi;) {
+    const int32_t n = item / blocks, first = item % blocks;
+    const int32_t last = item_hi < (n + 1) * blocks ? item_hi - n * blocks : blocks;
+    const int32_t j_hi = last * MT_GEMM_COLS < p ? last * MT_GEMM_COLS : p;
+    mt_gemm_f32_strided_cols(w, g.c, 1, x + n * g.c * g.in_plane, g.in_plane, 1, bias,
+                             y + n * g.m * g.out_plane, p, g.m, g.c, first * MT_GEMM_COLS, j_hi, panel);
+    item = n * blocks + last;
+  }
 }

@@ -59,4 +59,19 @@ void mt_dwconv2d_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, con
 void mt_conv_pointwise_f32(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
                            float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel);
 
+/* ---- multi-core variants (runtime/mt_parallel.h): same arguments plus the
+ * core's mt_par_t; each core writes a disjoint slice of y, bit-identical to
+ * one core. Slices: reference: (image, output channel) planes; fast: output
+ * rows of (image, group, 4-channel block); depthwise: output rows of (image,
+ * channel); pointwise: 4-pixel column blocks (panel: this core's own). */
+void mt_conv_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                     float *MT_RESTRICT y, const int32_t *geo, mt_par_t par);
+void mt_conv2d_f32_fast_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                            float *MT_RESTRICT y, const int32_t *geo, mt_par_t par);
+void mt_dwconv2d_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                         float *MT_RESTRICT y, const int32_t *geo, mt_par_t par);
+void mt_conv_pointwise_f32_par(const float *MT_RESTRICT x, const float *MT_RESTRICT w, const float *bias,
+                               float *MT_RESTRICT y, const int32_t *geo, float *MT_RESTRICT panel,
+                               mt_par_t par);
+
 #endif

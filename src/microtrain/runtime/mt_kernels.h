@@ -17,8 +17,10 @@
 /* Largest tensor rank the generic (strided) kernels handle. */
 #define MT_MAX_RANK 8
 
+#include "mt_parallel.h"
 #include "mt_eltwise.h"
 #include "mt_conv.h"
+#include "mt_conv_fma.h"
 #include "mt_matmul.h"
 #include "mt_norm.h"
 #include "mt_pool.h"

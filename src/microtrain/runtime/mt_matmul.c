@@ -21,10 +21,20 @@ void mt_gemm_f32(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const f
                  float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
                  int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col)
 {
+  mt_gemm_f32_par(a, b, c, y, m, k, n, trans_a, trans_b, alpha, beta, c_row, c_col, MT_PAR_SINGLE);
+}
+
+/* Work items: rows of y. */
+void mt_gemm_f32_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const float *c,
+                     float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
+                     int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
+                     mt_par_t par)
+{
   /* Element (i, p) of op(a) is a[i*a_i + p*a_p]. */
   const int32_t a_i = trans_a ? 1 : k, a_p = trans_a ? m : 1;
-  int32_t i, j, p;
-  for (i = 0; i < m; i++) {
+  int32_t i, j, p, i_lo, i_hi;
+  mt_par_range(m, par, &i_lo, &i_hi);
+  for (i = i_lo; i < i_hi; i++) {
     const float *a_row = a + i * a_i;
     float *y_row = y + i * n;
     if (trans_b) {
@@ -50,12 +60,19 @@ void mt_matmul_f32(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float
                    int32_t batch, int32_t m, int32_t k, int32_t n,
                    const int32_t *a_offsets, const int32_t *b_offsets)
 {
-  int32_t q, i;
-  for (q = 0; q < batch; q++) {
-    const float *aq = a + a_offsets[q];
-    const float *bq = b + b_offsets[q];
-    float *yq = y + q * m * n;
-    for (i = 0; i < m; i++) mt_row_times_matrix(aq + i * k, 1, bq, yq + i * n, k, n);
+  mt_matmul_f32_par(a, b, y, batch, m, k, n, a_offsets, b_offsets, MT_PAR_SINGLE);
+}
+
+/* Work items: rows of every batch matrix. */
+void mt_matmul_f32_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float *MT_RESTRICT y,
+                       int32_t batch, int32_t m, int32_t k, int32_t n,
+                       const int32_t *a_offsets, const int32_t *b_offsets, mt_par_t par)
+{
+  int32_t row, lo, hi;
+  mt_par_range(batch * m, par, &lo, &hi);
+  for (row = lo; row < hi; row++) {
+    const int32_t q = row / m, i = row % m;
+    mt_row_times_matrix(a + a_offsets[q] + i * k, 1, b + b_offsets[q], y + row * n, k, n);
   }
 }
 
@@ -65,7 +82,7 @@ void mt_matmul_f32(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float
  * packed B panel (contiguous). Each output is summed over p = 0..K-1 in order,
  * exactly like the reference kernels, so the results are bit-identical. */
 
-#define MT_GEMM_BLOCK 4
+#define MT_GEMM_BLOCK MT_GEMM_COLS
 
 /* panel[p*4 + q] = B(p, j0 + q) for q < cols, 0 beyond (so the micro-kernel
  * never needs a narrower variant). */
@@ -122,9 +139,17 @@ void mt_gemm_f32_strided(const float *MT_RESTRICT a, int32_t a_i, int32_t a_p,
                          float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n,
                          float *MT_RESTRICT panel)
 {
+  mt_gemm_f32_strided_cols(a, a_i, a_p, b, b_p, b_j, init, y, n, m, k, 0, n, panel);
+}
+
+void mt_gemm_f32_strided_cols(const float *MT_RESTRICT a, int32_t a_i, int32_t a_p,
+                              const float *MT_RESTRICT b, int32_t b_p, int32_t b_j, const float *init,
+                              float *MT_RESTRICT y, int32_t ldy, int32_t m, int32_t k,
+                              int32_t j_lo, int32_t j_hi, float *MT_RESTRICT panel)
+{
   int32_t i0, j0, r;
-  for (j0 = 0; j0 < n; j0 += MT_GEMM_BLOCK) {
-    const int32_t cols = n - j0 < MT_GEMM_BLOCK ? n - j0 : MT_GEMM_BLOCK;
+  for (j0 = j_lo; j0 < j_hi; j0 += MT_GEMM_BLOCK) {
+    const int32_t cols = j_hi - j0 < MT_GEMM_BLOCK ? j_hi - j0 : MT_GEMM_BLOCK;
     mt_pack_b_panel(b, b_p, b_j, j0, cols, k, panel);
     for (i0 = 0; i0 < m; i0 += MT_GEMM_BLOCK) {
       const int32_t rows = m - i0 < MT_GEMM_BLOCK ? m - i0 : MT_GEMM_BLOCK;
@@ -135,7 +160,7 @@ void mt_gemm_f32_strided(const float *MT_RESTRICT a, int32_t a_i, int32_t a_p,
         a_rows[r] = a + i * a_i;
         init4[r] = init ? init[i] : 0.0f;
       }
-      mt_gemm_micro_4x4(a_rows, a_p, panel, k, init4, y + i0 * n + j0, n, rows, cols);
+      mt_gemm_micro_4x4(a_rows, a_p, panel, k, init4, y + i0 * ldy + j0, ldy, rows, cols);
     }
   }
 }
@@ -145,17 +170,30 @@ void mt_gemm_f32_blocked(const float *MT_RESTRICT a, const float *MT_RESTRICT b,
                          int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
                          float *MT_RESTRICT panel)
 {
-  int32_t i, j;
-  mt_gemm_f32_strided(a, trans_a ? 1 : k, trans_a ? m : 1, b, trans_b ? 1 : n, trans_b ? k : 1,
-                      NULL, y, m, k, n, panel);
-  /* Same epilogue (and rounding) as mt_gemm_f32. */
+  mt_gemm_f32_blocked_par(a, b, c, y, m, k, n, trans_a, trans_b, alpha, beta, c_row, c_col, panel,
+                          MT_PAR_SINGLE);
+}
+
+/* Work items: blocks of 4 columns of y (each core packs its own B panels). */
+void mt_gemm_f32_blocked_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const float *c,
+                             float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
+                             int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
+                             float *MT_RESTRICT panel, mt_par_t par)
+{
+  int32_t i, j, j_lo, j_hi;
+  mt_par_range((n + MT_GEMM_BLOCK - 1) / MT_GEMM_BLOCK, par, &j_lo, &j_hi);
+  j_lo *= MT_GEMM_BLOCK;
+  j_hi = j_hi * MT_GEMM_BLOCK < n ? j_hi * MT_GEMM_BLOCK : n;
+  mt_gemm_f32_strided_cols(a, trans_a ? 1 : k, trans_a ? m : 1, b, trans_b ? 1 : n, trans_b ? k : 1,
+                           NULL, y, n, m, k, j_lo, j_hi, panel);
+  /* Same epilogue (and rounding) as mt_gemm_f32, on this core's columns. */
   for (i = 0; i < m; i++) {
     float *y_row = y + i * n;
     if (c) {
       const float *c_row_ptr = c + i * c_row;
-      for (j = 0; j < n; j++) y_row[j] = alpha * y_row[j] + beta * c_row_ptr[j * c_col];
+      for (j = j_lo; j < j_hi; j++) y_row[j] = alpha * y_row[j] + beta * c_row_ptr[j * c_col];
     } else if (alpha != 1.0f) {
-      for (j = 0; j < n; j++) y_row[j] *= alpha;
+      for (j = j_lo; j < j_hi; j++) y_row[j] *= alpha;
     }
   }
 }
@@ -164,8 +202,24 @@ void mt_matmul_f32_blocked(const float *MT_RESTRICT a, const float *MT_RESTRICT 
                            int32_t batch, int32_t m, int32_t k, int32_t n,
                            const int32_t *a_offsets, const int32_t *b_offsets, float *MT_RESTRICT panel)
 {
-  int32_t q;
-  for (q = 0; q < batch; q++)
-    mt_gemm_f32_strided(a + a_offsets[q], k, 1, b + b_offsets[q], n, 1, NULL, y + q * m * n,
-                        m, k, n, panel);
+  mt_matmul_f32_blocked_par(a, b, y, batch, m, k, n, a_offsets, b_offsets, panel, MT_PAR_SINGLE);
+}
+
+/* Work items: blocks of 4 columns of every batch matrix. */
+void mt_matmul_f32_blocked_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float *MT_RESTRICT y,
+                               int32_t batch, int32_t m, int32_t k, int32_t n,
+                               const int32_t *a_offsets, const int32_t *b_offsets, float *MT_RESTRICT panel,
+                               mt_par_t par)
+{
+  const int32_t blocks = (n + MT_GEMM_BLOCK - 1) / MT_GEMM_BLOCK;
+  int32_t item, item_lo, item_hi;
+  mt_par_range(batch * blocks, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi;) {
+    const int32_t q = item / blocks, first = item % blocks;
+    const int32_t last = item_hi < (q + 1) * blocks ? item_hi - q * blocks : blocks;
+    const int32_t j_hi = last * MT_GEMM_BLOCK < n ? last * MT_GEMM_BLOCK : n;
+    mt_gemm_f32_strided_cols(a + a_offsets[q], k, 1, b + b_offsets[q], n, 1, NULL, y + q * m * n, n,
+                             m, k, first * MT_GEMM_BLOCK, j_hi, panel);
+    item = q * blocks + last;
+  }
 }

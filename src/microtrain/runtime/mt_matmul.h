@@ -39,4 +39,33 @@ void mt_matmul_f32_blocked(const float *MT_RESTRICT a, const float *MT_RESTRICT 
                            int32_t batch, int32_t m, int32_t k, int32_t n,
                            const int32_t *a_offsets, const int32_t *b_offsets, float *MT_RESTRICT panel);
 
+/* ---- multi-core variants (runtime/mt_parallel.h): same arguments plus the
+ * core's mt_par_t; each core writes a disjoint slice of y (reference: rows;
+ * blocked: blocks of MT_GEMM_COLS columns), bit-identical to one core. The
+ * blocked ones need a panel per core (4*K floats each). */
+#define MT_GEMM_COLS 4
+
+void mt_gemm_f32_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const float *c,
+                     float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
+                     int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
+                     mt_par_t par);
+void mt_matmul_f32_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float *MT_RESTRICT y,
+                       int32_t batch, int32_t m, int32_t k, int32_t n,
+                       const int32_t *a_offsets, const int32_t *b_offsets, mt_par_t par);
+void mt_gemm_f32_blocked_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, const float *c,
+                             float *MT_RESTRICT y, int32_t m, int32_t k, int32_t n, int32_t trans_a,
+                             int32_t trans_b, float alpha, float beta, int32_t c_row, int32_t c_col,
+                             float *MT_RESTRICT panel, mt_par_t par);
+void mt_matmul_f32_blocked_par(const float *MT_RESTRICT a, const float *MT_RESTRICT b, float *MT_RESTRICT y,
+                               int32_t batch, int32_t m, int32_t k, int32_t n,
+                               const int32_t *a_offsets, const int32_t *b_offsets, float *MT_RESTRICT panel,
+                               mt_par_t par);
+
+/* Columns [j_lo, j_hi) of mt_gemm_f32_strided's product, y with row stride
+ * ldy; j_lo a multiple of MT_GEMM_COLS. */
+void mt_gemm_f32_strided_cols(const float *MT_RESTRICT a, int32_t a_i, int32_t a_p,
+                              const float *MT_RESTRICT b, int32_t b_p, int32_t b_j, const float *init,
+                              float *MT_RESTRICT y, int32_t ldy, int32_t m, int32_t k,
+                              int32_t j_lo, int32_t j_hi, float *MT_RESTRICT panel);
+
 #endif

@@ -53,21 +53,30 @@ void mt_groupnorm_f32(const float *x, const float *scale, const float *bias, flo
                       int32_t n, int32_t groups, int32_t chans_per_group, int32_t inner,
                       int32_t per_channel, float eps)
 {
-  int32_t b, g, c, i;
+  mt_groupnorm_f32_par(x, scale, bias, y, n, groups, chans_per_group, inner, per_channel, eps,
+                       MT_PAR_SINGLE);
+}
+
+/* Work items: (sample, group) blocks, each normalized on its own. */
+void mt_groupnorm_f32_par(const float *x, const float *scale, const float *bias, float *y,
+                          int32_t n, int32_t groups, int32_t chans_per_group, int32_t inner,
+                          int32_t per_channel, float eps, mt_par_t par)
+{
+  int32_t item, lo, hi, c, i;
   int32_t block = chans_per_group * inner;
-  for (b = 0; b < n; b++) {
-    for (g = 0; g < groups; g++) {
-      size_t base = ((size_t)b * groups + g) * block;
-      float m, inv;
-      mt_moments(x + base, block, eps, &m, &inv);
-      for (c = 0; c < chans_per_group; c++) {
-        int32_t k = per_channel ? g * chans_per_group + c : g;
-        float s = scale[k] * inv;
-        float t = bias[k] - m * s;
-        const float *xp = x + base + (size_t)c * inner;
-        float *yp = y + base + (size_t)c * inner;
-        for (i = 0; i < inner; i++) yp[i] = xp[i] * s + t;
-      }
+  mt_par_range(n * groups, par, &lo, &hi);
+  for (item = lo; item < hi; item++) {
+    const int32_t g = item % groups;
+    size_t base = (size_t)item * block;
+    float m, inv;
+    mt_moments(x + base, block, eps, &m, &inv);
+    for (c = 0; c < chans_per_group; c++) {
+      int32_t k = per_channel ? g * chans_per_group + c : g;
+      float s = scale[k] * inv;
+      float t = bias[k] - m * s;
+      const float *xp = x + base + (size_t)c * inner;
+      float *yp = y + base + (size_t)c * inner;
+      for (i = 0; i < inner; i++) yp[i] = xp[i] * s + t;
     }
   }
 }

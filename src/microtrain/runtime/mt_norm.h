@@ -21,6 +21,10 @@ void mt_layernorm_f32(const float *x, const float *scale, const float *bias, flo
 void mt_groupnorm_f32(const float *x, const float *scale, const float *bias, float *y,
                       int32_t n, int32_t groups, int32_t chans_per_group, int32_t inner,
                       int32_t per_channel, float eps);
+/* Multi-core variant: each core normalizes its own (sample, group) blocks. */
+void mt_groupnorm_f32_par(const float *x, const float *scale, const float *bias, float *y,
+                          int32_t n, int32_t groups, int32_t chans_per_group, int32_t inner,
+                          int32_t per_channel, float eps, mt_par_t par);
 
 /* Backward of mt_layernorm_f32 (same (outer, inner) view), recomputing each
  * row's mean/invstd from x: dx = invstd * (g - mean(g) - xhat * mean(g * xhat))

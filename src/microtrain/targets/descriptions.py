@@ -5,7 +5,7 @@ instructions on it (a QEMU TCG plugin). Adding a board is adding an entry to
 TARGETS below (or passing your own `Target` to `microtrain.compile`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import MicrotrainError
@@ -65,6 +65,15 @@ class Target:
     emulator: Optional[Emulator] = None     # None: runs natively (host)
     float_abi: str = "native"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Multi-core: how many cores a model may be compiled for (compile(cores=N))
+    # and the instructions one barrier is assumed to cost in the N-core
+    # estimate (emulators run one core; see docs/targets.md "Multi-core").
+    cores: int = 1
+    barrier_instructions: int = 0
+    # fmaf() is one instruction (FPU with fused multiply-add, or the host's
+    # libm): training steps then use the FMA conv kernels (runtime/mt_conv_fma.c).
+    # Without an FPU it is a long software routine, so they keep the others.
+    hardware_fma: bool = True
 
     @property
     def is_host(self) -> bool:
@@ -120,12 +129,12 @@ def _riscv(name: str, description: str, march: str, mabi: str, cpu: str,
         memory=memory,
         emulator=Emulator("qemu-system-riscv32", "virt", _VIRT_FLASH, _VIRT_RAM,
                           extra_args=("-bios", "none", "-cpu", cpu)),
-        float_abi=float_abi, notes=notes)
+        float_abi=float_abi, notes=notes, hardware_fma="f" in march[len("rv32"):])
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("host", "this machine, native gcc (no memory limits, no instruction counts "
-           "unless valgrind is installed)"),
+           "unless valgrind is installed); cores > 1 run on pthreads", cores=64),
     _arm("cortex-m4", "Arm Cortex-M4F, STM32L4-class: 1 MB flash, 256 KB SRAM; "
          "emulated on QEMU mps2-an386", "cortex-m4", "fpv4-sp-d16", "mps2-an386",
          1 * MB, 256 * KB, ("single-precision FPU; float32 in hardware, float64 in software",)),
@@ -144,9 +153,13 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
             MemoryLevel("l2", 1536 * KB, "data", "arena, I/O buffers, .data/.bss, stack"),
             MemoryLevel("l1", 128 * KB, "unused", "cluster TCDM; tiling into L1 is not done yet")),
            "hard single (ilp32f)",
-           ("one core only (the cluster's 8 cores are not used yet)",
+           ("the cluster's 8 cores: compile(cores=N) runs each core's share in turn on the one "
+            "emulated core; Profile.estimate_instructions is the N-core estimate",
             "on a real GAP9 code runs from L2; here it is counted against MRAM")),
 )}
+# GAP9's compute cluster: 8 cores; a barrier through the cluster's hardware
+# event unit is a few instructions per core (assumed 20 for the estimate).
+TARGETS["rv32imfc"] = replace(TARGETS["rv32imfc"], cores=8, barrier_instructions=20)
 
 
 def get_target(target: "str | Target") -> Target:

@@ -22,7 +22,8 @@ from .toolchain import (Firmware, build_firmware, bytes_by_part, read_sections, 
 
 class TargetProgram:
     def __init__(self, graph: Graph, plan: MemoryPlan, report: Report, project: Path,
-                 target: Target, prefix: str):
+                 target: Target, prefix: str, cores: int = 1):
+        self.cores = cores
         self.graph, self.plan, self.report = graph, plan, report
         self.project, self.target, self.prefix = Path(project), target, prefix
         io_bytes = report.io_bytes
@@ -58,7 +59,8 @@ class TargetProgram:
         got = run_guest(self.firmware, {"in.bin": input_bytes}, want=("out.bin", "stats.bin"),
                         count=True, marker=marker, timeout=timeout, what=f"profiling {self.project}")
         self._record_stack(got.files)
-        prof = profile_from_marks(self.target.name, self.report, got.total_instructions, got.marks)
+        prof = profile_from_marks(self.target.name, self.report, got.total_instructions, got.marks,
+                                  self.cores, self.target.barrier_instructions)
         return prof, self._output(got.files)
 
     def _output(self, files: dict[str, bytes]) -> bytes:

@@ -36,10 +36,13 @@ def plan_program(prog: TrainingProgram) -> TrainPlans:
     return TrainPlans(micro_plan, plan_memory(prog.apply) if prog.apply else None, plan_memory(prog.infer))
 
 
-def generate_training(prog: TrainingProgram, plans: TrainPlans) -> dict[str, str]:
+def generate_training(prog: TrainingProgram, plans: TrainPlans, fma: bool = True) -> dict[str, str]:
     graphs = [g for g in (prog.micro, prog.apply, prog.infer) if g is not None]
     syms = Symbols(graphs, PREFIX)
-    micro_body = function_body(prog.micro, plans.micro, syms)
+    # The step's convs run the fused multiply-add kernels (runtime/mt_conv_fma.c)
+    # when the target has hardware FMA (`fma`); inference keeps the kernels that
+    # are bit-identical to compile()'s.
+    micro_body = function_body(prog.micro, plans.micro, syms, fma=fma)
     apply_body = function_body(prog.apply, plans.apply, syms) if prog.apply else []
     infer_body = function_body(prog.infer, plans.infer, syms)
     spec = prog.spec

@@ -289,9 +289,10 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
     `batchnorm`: "frozen" | "train" | "group" | "layer" (training/norms.py).
     `recompute`: op types or node-name globs whose outputs are recomputed for
     the backward instead of kept (training/recompute.py)."""
+    hardware_fma = True                  # the host's libm fmaf
     if target != "host":
         from .firmware import training_target
-        training_target(target)          # an unknown name fails before any compiling
+        hardware_fma = training_target(target).hardware_fma   # an unknown name fails here
     spec = TrainSpec(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
                      batch=batch, micro_batch=micro_batch or batch)
     from ..frontend import load_model
@@ -315,7 +316,7 @@ def compile_training(model: ModelLike, *, strategy: str = "full", loss: str = "c
     program = build_program(forward, trainable, spec, recompute or ())
     program.lora = lora_plan
     plans = plan_program(program)
-    files = generate_training(program, plans)
+    files = generate_training(program, plans, fma=hardware_fma)
     keep = None
     if out_dir is None:
         keep = tempfile.TemporaryDirectory(prefix="microtrain-train-")

@@ -60,6 +60,70 @@ def _requant_params(graph, rq: Node, channels: int):
     return mul, add - (128 << shift), shift, -128, n_levels - 1 - 128, 128
 
 
+INTEGER_NODES = ("ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm")
+
+
+def _int_attr(node, key):
+    """An integer attribute (exporters write some as 0-d tensors)."""
+    v = node.attr(key)
+    if v is None:
+        raise QuantizationError(f"{node_label(node)}: attribute {key} is missing")
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    if v.size != 1 or v[0] != np.round(v[0]):
+        raise QuantizationError(f"{node_label(node)}: attribute {key} must be one integer")
+    return int(v[0])
+
+
+def _levels(node):
+    n_levels = _int_attr(node, "n_levels")
+    if not 2 <= n_levels <= 256:
+        raise QuantizationError(f"{node_label(node)}: n_levels={n_levels} must be in 2..256 (8-bit)")
+    return n_levels
+
+
+def _output_offset(node) -> int:
+    """Softmax outputs are value - n_levels/2 in int8 (docs/quantization.md)."""
+    return _levels(node) // 2 if node.op in ("ITAMax", "ITAPartialMax", "iSoftmax") else 0
+
+
+def _integer_node(g, node, x_off, rq, const) -> Node:
+    """The PULP integer Softmax / GELU / LayerNorm nodes as mt.Pulp* ops (ops/pulp_*.py)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if node.op in ("ITAMax", "ITAPartialMax"):
+        if x_off != 0:
+            raise QuantizationError(f"{node_label(node)}: ITA's softmax reads signed int8 logits; its input "
+                                    "comes from an unsigned RequantShift (signed=0)")
+        width = _int_attr(node, "group_width") if node.op == "ITAPartialMax" else 0
+        if node.op == "ITAPartialMax" and width < 1:
+            raise QuantizationError(f"{node_label(node)}: group_width={width} must be >= 1")
+        return Node("mt.PulpITAMax", node.name, [x], [y], dict(n_levels=_levels(node), group_width=width),
+                    domain="microtrain")
+    if node.op == "iSoftmax":                  # x - max: the input offset cancels
+        attrs = {k: _int_attr(node, k) for k in ("coeffA", "coeffB", "coeffC", "log2")}
+        return Node("mt.PulpISoftmax", node.name, [x], [y], dict(attrs, n_levels=_levels(node)),
+                    domain="microtrain")
+    if node.op == "iGELU":
+        if rq is None:
+            raise QuantizationError(f"{node_label(node)}: iGELU's int32 output must be followed by exactly one "
+                                    "RequantShift")
+        return Node("mt.PulpIGelu", node.name, [x], [y], dict(b=_int_attr(node, "b"), one=_int_attr(node, "one"),
+                                                               x_offset=x_off), domain="microtrain")
+    # iLayerNorm(x, weight, bias), D a power of two, signed output of n_levels
+    d = _int_attr(node, "D")
+    log2d = d.bit_length() - 1
+    if d < 1 or (1 << log2d) != d:
+        raise QuantizationError(f"{node_label(node)}: D={d} must be a power of two")
+    n = g.types[x].shape[-1]
+    w = _channel_vector(g, node, node.inputs[1], "the weight", n)
+    b = _channel_vector(g, node, node.inputs[2], "the bias", n)
+    if np.abs(w).max() >= 1 << 31 or np.abs(b).max() >= 1 << 31:
+        raise QuantizationError(f"{node_label(node)}: weight and bias must fit int32 (Deeploy's int32_t arrays)")
+    n_levels = _levels(node)
+    return Node("mt.PulpILayerNorm", node.name, [x, const(node.name + "_w", w.astype(np.int32)),
+                                                  const(node.name + "_b", b.astype(np.int32))], [y],
+                dict(log2D=log2d, x_offset=x_off, lo=-(n_levels // 2), hi=n_levels // 2 - 1), domain="microtrain")
+
+
 def import_pulp(graph: Graph) -> tuple[Graph, dict]:
     g = graph
     consumers = g.consumers()
@@ -103,6 +167,16 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
         elif node.op in ("Gemm", "MatMul"):
             if node.attr("transA", 0) or float(node.attr("alpha", 1.0)) != 1.0:
                 raise QuantizationError(f"{node_label(node)}: transA / alpha are not supported here")
+            if node.op == "MatMul" and node.inputs[1] not in g.constants:     # e.g. Q.K^T, P.V
+                mul, add, shift, lo, hi, out_off = _requant_params(g, rq, 1)
+                a, b = node.inputs
+                nodes.append(Node("mt.QMatMul", node.name, [a, b, const(node.name + "_mul", mul.astype(np.int32)),
+                                                            const(node.name + "_add", add)],
+                                  [rq.outputs[0]], dict(a_zero_point=-off(a, node), b_zero_point=-off(b, node),
+                                                        shift=shift, lo=lo, hi=hi), domain="microtrain"))
+                done.add(rq.name)
+                offset[rq.outputs[0]] = out_off
+                continue
             w = _int_const(g, node, node.inputs[1], "the weight", -128, 127, np.int8)
             if node.attr("transB", 0):
                 w = np.ascontiguousarray(w.T)
@@ -130,6 +204,12 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
             nodes.append(Node("mt.Requant", node.name, [x, const(node.name + "_mul", mul.astype(np.int32)),
                                                         const(node.name + "_add", add)],
                               [node.outputs[0]], dict(axis=0, shift=shift, lo=lo, hi=hi), domain="microtrain"))
+            offset[node.outputs[0]] = out_off     # its consumer is not fused with it
+            continue
+        elif node.op in INTEGER_NODES:
+            nodes.append(_integer_node(g, node, off(node.inputs[0], node), rq, const))
+            offset[node.outputs[0]] = _output_offset(node)
+            continue
         elif node.op in PASS_THROUGH:
             if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
                 raise QuantizationError(f"{node_label(node)}: the Indices output has no integer form")
@@ -145,7 +225,7 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
         else:
             raise UnsupportedOpError(f"{node_label(node)}: {node.op} has no integer form in the PULP "
                                      "convention import (Conv, Gemm, MatMul, Add + RequantShift, MaxPool, "
-                                     "shape ops)")
+                                     "ITAMax, ITAPartialMax, iSoftmax, iGELU, iLayerNorm, shape ops)")
         if rq is not None:
             done.add(rq.name)
             offset[rq.outputs[0]] = out_off

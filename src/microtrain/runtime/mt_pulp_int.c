@@ -1,0 +1,110 @@
+/* PULP-convention integer nodes (ITAMax, ITAPartialMax, iSoftmax, iGELU,
+ * iLayerNorm). Integer only; the Python op modules state the rules and the
+ * import checks the ranges that keep these int64 sums equal to Deeploy's
+ * int32 ones. Signed shifts and divisions are written so that C99's
+ * implementation-defined cases do not arise. */
+#include "mt_kernels.h"
+
+/* round half up of d / 32 for d >= 0 */
+static int32_t mt_pulp_shift(int32_t d) { return (d + 16) >> 5; }
+
+static int64_t mt_pulp_floor_shift(int64_t v, int32_t s)
+{
+  if (v >= 0) return v >> s;
+  return -(int64_t)((((uint64_t)-v) + (((uint64_t)1 << s) - 1)) >> s);
+}
+
+void mt_pulp_itamax_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, int32_t group_width,
+                       int32_t n_levels)
+{
+  int32_t r, j, g;
+  for (r = 0; r < rows; r++) {
+    const int8_t *xr = x + (size_t)r * n;
+    int8_t *yr = y + (size_t)r * n;
+    int32_t mx = -128;
+    uint32_t sum = 0, inv;
+    if (group_width == 0) {
+      for (j = 0; j < n; j++) if (xr[j] > mx) mx = xr[j];
+      for (j = 0; j < n; j++) sum += 256u >> mt_pulp_shift(mx - xr[j]);
+      inv = (uint32_t)(n_levels - 1) * 256u / sum;
+    } else {
+      for (g = 0; g < n; g += group_width) {
+        int32_t gmax = -128;
+        for (j = g; j < g + group_width; j++) if (xr[j] > gmax) gmax = xr[j];
+        if (gmax > mx) {
+          sum >>= mt_pulp_shift(gmax - mx);
+          mx = gmax;
+        }
+        for (j = g; j < g + group_width; j++) sum += 256u >> mt_pulp_shift(mx - xr[j]);
+      }
+      inv = (uint32_t)(n_levels / 2 - 1) * 256u / sum;
+    }
+    for (j = 0; j < n; j++) yr[j] = (int8_t)((int32_t)(inv >> mt_pulp_shift(mx - xr[j])) - n_levels / 2);
+  }
+}
+
+/* e(d) for d = max - x >= 0 */
+static uint32_t mt_pulp_iexp(int32_t d, int32_t a, int32_t b, int64_t c, int32_t log2)
+{
+  int32_t z = d / log2, p;
+  int64_t t;
+  if (z > 31) z = 31;
+  p = -d + z * log2 + b;
+  t = (int64_t)a * p * p + c;   /* >= 0: checked by the import */
+  return (uint32_t)(t >> z);
+}
+
+void mt_pulp_isoftmax_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, int32_t coeff_a,
+                         int32_t coeff_b, int64_t coeff_c, int32_t log2, int32_t n_levels)
+{
+  int32_t r, j;
+  for (r = 0; r < rows; r++) {
+    const int8_t *xr = x + (size_t)r * n;
+    int8_t *yr = y + (size_t)r * n;
+    int32_t mx = -128;
+    uint64_t sum = 0;
+    for (j = 0; j < n; j++) if (xr[j] > mx) mx = xr[j];
+    for (j = 0; j < n; j++) sum += mt_pulp_iexp(mx - xr[j], coeff_a, coeff_b, coeff_c, log2);
+    for (j = 0; j < n; j++) {
+      uint64_t e = mt_pulp_iexp(mx - xr[j], coeff_a, coeff_b, coeff_c, log2);
+      yr[j] = (int8_t)((int64_t)(e * (uint64_t)(n_levels - 1) / sum) - n_levels / 2);
+    }
+  }
+}
+
+void mt_pulp_igelu_i8(const int8_t *x, int32_t *y, int32_t count, int32_t b, int32_t one, int32_t x_offset)
+{
+  int32_t i;
+  for (i = 0; i < count; i++) {
+    int64_t v = (int64_t)x[i] + x_offset;
+    int64_t sign = (v > 0) - (v < 0);
+    int64_t q = (v < 0 ? -v : v) > -b ? -b : (v < 0 ? -v : v);
+    int64_t ell = sign * (one - (q + b) * (q + b));
+    y[i] = (int32_t)(v * mt_pulp_floor_shift(one + ell, 1));
+  }
+}
+
+/* C99 division truncates toward zero, as Deeploy's kernel relies on */
+void mt_pulp_ilayernorm_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, const int32_t *weight,
+                           const int32_t *bias, int32_t log2d, int32_t x_offset, int32_t lo, int32_t hi)
+{
+  int32_t r, j;
+  for (r = 0; r < rows; r++) {
+    const int8_t *xr = x + (size_t)r * n;
+    int8_t *yr = y + (size_t)r * n;
+    int64_t total = 0, sq = 0, mean, var, std = 0;
+    for (j = 0; j < n; j++) total += (int64_t)xr[j] + x_offset;
+    mean = total / n;
+    for (j = 0; j < n; j++) {
+      int64_t c = (int64_t)xr[j] + x_offset - mean;
+      sq += c * c;
+    }
+    var = sq / n + 1;
+    while ((std + 1) * (std + 1) <= var) std++;   /* floor sqrt; var <= 255^2 + 1 for int8 rows */
+    for (j = 0; j < n; j++) {
+      int64_t c = (int64_t)xr[j] + x_offset - mean;
+      int64_t v = mt_pulp_floor_shift(c * weight[j] / std + bias[j], log2d);
+      yr[j] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+    }
+  }
+}

@@ -251,3 +251,15 @@ def test_unmappable_nodes_are_refused():
         x = b.rq("x", "xq", np.array(1), np.array(0), 1)
         b.node("iLayerNorm", [x, b.init("w", np.ones(4)), b.init("b", np.zeros(4))], "y", D=6, n_levels=256)
         microtrain.compile(b.model([("x", (2, 4))], "y"))
+
+
+def test_igelu_int32_output_over_all_inputs():
+    """The int32 iGELU before its RequantShift (below an output LSB, so the block test cannot see it)."""
+    from int_graph import compile_ir, single_op_graph
+    attrs = {"a": dict(b=-50, one=2600, x_offset=0), "u": dict(b=-23, one=601, x_offset=128)}
+    g = single_op_graph("mt.PulpIGelu", {k: ((2, 128), np.int8) for k in attrs}, attrs)
+    x = np.arange(-128, 128).astype(np.int8).reshape(2, 128)
+    got = compile_ir(g).run({"a": x, "u": x})
+    for k, a in attrs.items():
+        want = [igelu(int(v) + a["x_offset"], a["b"], a["one"]) for v in x.reshape(-1)]
+        np.testing.assert_array_equal(got[f"y_{k}"].reshape(-1).astype(np.int64), want)

@@ -263,3 +263,19 @@ def test_igelu_int32_output_over_all_inputs():
     for k, a in attrs.items():
         want = [igelu(int(v) + a["x_offset"], a["b"], a["one"]) for v in x.reshape(-1)]
         np.testing.assert_array_equal(got[f"y_{k}"].reshape(-1).astype(np.int64), want)
+
+
+def test_pulp_transformer_firmware_has_no_float():
+    """rv32imc firmware (no FPU) of both hand-built blocks reaches no soft-float routine, and runs
+    under QEMU bit-exact with the golden model."""
+    from microtrain.quantization.nofloat import float_functions_reachable
+    from microtrain.targets import get_target
+    from microtrain.targets.toolchain import require_tool
+    target = get_target("rv32imc")
+    objdump = require_tool(target.tool_prefix + "objdump", target)
+    for model, shape in ((block_model(), (2, 6, 16)), (attention_model("iSoftmax", 20, ISOFTMAX), (20, 8)),
+                         (attention_model("ITAPartialMax", 32, dict(n_levels=256, group_width=16)), (32, 8))):
+        cm = microtrain.compile(model, "rv32imc")
+        assert float_functions_reachable(cm.build(), objdump, "mt_network_run") == []
+        x = np.random.default_rng(3).integers(-128, 128, shape).astype(np.int8)
+        np.testing.assert_array_equal(cm.run({"x": x})["y"], cm.reference({"x": x})["y"])

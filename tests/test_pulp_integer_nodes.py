@@ -93,6 +93,9 @@ def evaluate(model, feeds):
             y = ins[0].transpose(a["perm"])
         elif n.op_type == "Add":
             y = ins[0] + ins[1]
+        elif n.op_type == "Pad":                 # constant mode, pads and value as inputs (opset 11+)
+            p = ins[1].reshape(2, -1).T
+            y = np.pad(ins[0], [tuple(r) for r in p], constant_values=int(ins[2]))
         elif n.op_type == "ITAMax":
             y = rows_apply(ins[0], lambda r: ita_max_row(r, a["n_levels"]))
         elif n.op_type == "ITAPartialMax":
@@ -279,3 +282,27 @@ def test_pulp_transformer_firmware_has_no_float():
         assert float_functions_reachable(cm.build(), objdump, "mt_network_run") == []
         x = np.random.default_rng(3).integers(-128, 128, shape).astype(np.int8)
         np.testing.assert_array_equal(cm.run({"x": x})["y"], cm.reference({"x": x})["y"])
+
+
+def pad_model(value, signed):
+    """x -> RequantShift -> Pad(integer value) -> Gemm -> RequantShift."""
+    b = Builder(np.random.default_rng(4))
+    x = b.rq("x", "xq", np.array(1), np.array(0 if signed else 128), 1, signed=signed)
+    pads = b.init("pads", np.array([0, 1, 0, 2]))
+    b.inits["pads"] = b.inits["pads"].astype(np.int64)
+    padded = b.node("Pad", [x, pads, b.init("value", np.array(value))], "padded", mode="constant")
+    b.linear(padded, "y", 9, 5, 1 << 11)
+    return b.model([("x", (4, 6))], "y")
+
+
+@pytest.mark.parametrize("value,signed", [(5, 0), (200, 0), (-7, 1)])
+def test_pad_with_an_integer_value(value, signed):
+    model = pad_model(value, signed)
+    cm = microtrain.compile(model)
+    x = np.random.default_rng(5).integers(-128, 128, (4, 6)).astype(np.int8)
+    got = cm.run({"x": x})["y"]
+    env = evaluate(model, {"x": x})
+    assert (env["padded"][:, 0] == value).all() and (env["padded"][:, -2:] == value).all()
+    np.testing.assert_array_equal(got.astype(np.int64), env["y"])
+    with pytest.raises(MicrotrainError, match=r"'padded_Pad'.*pad value 300 is not an integer of the input"):
+        microtrain.compile(pad_model(300, signed))

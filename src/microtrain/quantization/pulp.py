@@ -124,6 +124,30 @@ def _integer_node(g, node, x_off, rq, const) -> Node:
                 dict(log2D=log2d, x_offset=x_off, lo=-(n_levels // 2), hi=n_levels // 2 - 1), domain="microtrain")
 
 
+def _integer_pad(g, node, x_off, const) -> Node:
+    """Pad of an integer tensor: a constant value is given as an integer value, stored as value - offset."""
+    if node.attr("mode", "constant") != "constant":
+        return node                        # reflect / edge copy stored values: the offset is unchanged
+    if node.opset < 11:
+        value = node.attr("value", 0.0)
+    else:
+        name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+        if name is not None and name not in g.constants:
+            raise QuantizationError(f"{node_label(node)}: constant_value must be a constant")
+        value = g.constants[name] if name is not None else 0.0
+    value = float(np.asarray(value, dtype=np.float64).reshape(-1)[0]) if np.size(value) else 0.0
+    stored = value - x_off
+    if value != round(value) or not -128 <= stored <= 127:
+        raise QuantizationError(f"{node_label(node)}: pad value {value:g} is not an integer of the input's "
+                                f"range [{-128 + x_off}, {127 + x_off}]")
+    if node.opset < 11:
+        return Node("Pad", node.name, list(node.inputs), list(node.outputs), dict(node.attrs, value=stored),
+                    node.opset, node.domain)
+    ins = list(node.inputs) + [""] * (3 - len(node.inputs))
+    ins[2] = const(node.name + "_value", np.array(int(stored), np.int8))
+    return Node("Pad", node.name, ins, list(node.outputs), dict(node.attrs), node.opset, node.domain)
+
+
 def import_pulp(graph: Graph) -> tuple[Graph, dict]:
     g = graph
     consumers = g.consumers()
@@ -210,6 +234,10 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
             nodes.append(_integer_node(g, node, off(node.inputs[0], node), rq, const))
             offset[node.outputs[0]] = _output_offset(node)
             continue
+        elif node.op == "Pad":
+            nodes.append(_integer_pad(g, node, off(node.inputs[0], node), const))
+            offset[node.outputs[0]] = off(node.inputs[0], node)
+            continue
         elif node.op in PASS_THROUGH:
             if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
                 raise QuantizationError(f"{node_label(node)}: the Indices output has no integer form")
@@ -225,7 +253,7 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
         else:
             raise UnsupportedOpError(f"{node_label(node)}: {node.op} has no integer form in the PULP "
                                      "convention import (Conv, Gemm, MatMul, Add + RequantShift, MaxPool, "
-                                     "ITAMax, ITAPartialMax, iSoftmax, iGELU, iLayerNorm, shape ops)")
+                                     "Pad, ITAMax, ITAPartialMax, iSoftmax, iGELU, iLayerNorm, shape ops)")
         if rq is not None:
             done.add(rq.name)
             offset[rq.outputs[0]] = out_off

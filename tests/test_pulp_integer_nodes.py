@@ -306,3 +306,27 @@ def test_pad_with_an_integer_value(value, signed):
     np.testing.assert_array_equal(got.astype(np.int64), env["y"])
     with pytest.raises(MicrotrainError, match=r"'padded_Pad'.*pad value 300 is not an integer of the input"):
         microtrain.compile(pad_model(300, signed))
+
+
+def as_exported(model):
+    """QuantLib's exporter form: the custom nodes in domain PACTOps, attributes as 0-d tensors."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for n in m.graph.node:
+        if n.op_type in ("RequantShift", "ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm"):
+            n.domain = "PACTOps"
+            attrs = [(a.name, helper.get_attribute_value(a)) for a in n.attribute]
+            del n.attribute[:]
+            n.attribute.extend(helper.make_attribute(k, numpy_helper.from_array(np.array(v, np.int64)))
+                               for k, v in attrs)
+    m.opset_import.append(helper.make_opsetid("PACTOps", 1))
+    return m
+
+
+@pytest.mark.parametrize("build,shape", [(block_model, (2, 6, 16)),
+                                         (lambda: attention_model("iSoftmax", 20, ISOFTMAX), (20, 8))])
+def test_exporter_form_pactops_domain_and_tensor_attributes(build, shape):
+    model = build()
+    x = np.random.default_rng(6).integers(-128, 128, shape).astype(np.int8)
+    got = microtrain.compile(as_exported(model)).run({"x": x})["y"]
+    np.testing.assert_array_equal(got.astype(np.int64), evaluate(model, {"x": x})["y"])

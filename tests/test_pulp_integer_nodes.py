@@ -330,3 +330,23 @@ def test_exporter_form_pactops_domain_and_tensor_attributes(build, shape):
     x = np.random.default_rng(6).integers(-128, 128, shape).astype(np.int8)
     got = microtrain.compile(as_exported(model)).run({"x": x})["y"]
     np.testing.assert_array_equal(got.astype(np.int64), evaluate(model, {"x": x})["y"])
+
+
+@pytest.mark.parametrize("w_lo,w_hi,d", [(200, 900, 1 << 5), (1 << 28, 1 << 30, 1 << 24)])
+def test_ilayernorm_on_extreme_rows(w_lo, w_hi, d):
+    """Constant rows (var = 1), +-128 alternating (largest variance), negative sums (trunc mean), and
+    weights whose (x - mean) * w leaves int32 (the kernel's 64-bit path)."""
+    n = 24
+    rng = np.random.default_rng(7)
+    b = Builder(rng)
+    x = b.rq("x", "xq", np.array(1), np.array(0), 1)
+    w = b.init("w", rng.integers(w_lo, w_hi, n) * rng.choice([-1, 1], n))
+    bias = b.init("b", rng.integers(-1000, 1000, n) * min(d, 1 << 18))
+    b.node("iLayerNorm", [x, w, bias], "y", D=d, n_levels=256)
+    model = b.model([("x", (5, n))], "y")
+    x = np.stack([np.full(n, -128), np.full(n, 127), np.where(np.arange(n) % 2, 127, -128),
+                  np.arange(n) - 100, rng.integers(-128, 128, n)]).astype(np.int8)
+    got = microtrain.compile(model).run({"x": x})["y"].astype(np.int64)
+    want = evaluate(model, {"x": x})["y"]
+    assert len(np.unique(want)) > 20
+    np.testing.assert_array_equal(got, want)

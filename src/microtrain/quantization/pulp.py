@@ -113,8 +113,8 @@ def _integer_node(g, node, x_off, rq, const) -> Node:
     log2d = d.bit_length() - 1
     if d < 1 or (1 << log2d) != d:
         raise QuantizationError(f"{node_label(node)}: D={d} must be a power of two")
-    n = g.types[x].shape[-1]
-    w = _channel_vector(g, node, node.inputs[1], "the weight", n)
+    w = _int_const(g, node, node.inputs[1], "the weight", -(1 << 31), (1 << 31) - 1, np.int64).reshape(-1)
+    n = w.size                             # the row length; mt.PulpILayerNorm checks it against x
     b = _channel_vector(g, node, node.inputs[2], "the bias", n)
     if np.abs(w).max() >= 1 << 31 or np.abs(b).max() >= 1 << 31:
         raise QuantizationError(f"{node_label(node)}: weight and bias must fit int32 (Deeploy's int32_t arrays)")

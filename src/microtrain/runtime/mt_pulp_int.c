@@ -62,12 +62,12 @@ void mt_pulp_isoftmax_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, in
     const int8_t *xr = x + (size_t)r * n;
     int8_t *yr = y + (size_t)r * n;
     int32_t mx = -128;
-    uint64_t sum = 0;
+    uint32_t sum = 0;   /* the import checked: n * max e and max e * (n_levels - 1) fit uint32 */
     for (j = 0; j < n; j++) if (xr[j] > mx) mx = xr[j];
     for (j = 0; j < n; j++) sum += mt_pulp_iexp(mx - xr[j], coeff_a, coeff_b, coeff_c, log2);
     for (j = 0; j < n; j++) {
-      uint64_t e = mt_pulp_iexp(mx - xr[j], coeff_a, coeff_b, coeff_c, log2);
-      yr[j] = (int8_t)((int64_t)(e * (uint64_t)(n_levels - 1) / sum) - n_levels / 2);
+      uint32_t e = mt_pulp_iexp(mx - xr[j], coeff_a, coeff_b, coeff_c, log2);
+      yr[j] = (int8_t)((int32_t)(e * (uint32_t)(n_levels - 1) / sum) - n_levels / 2);
     }
   }
 }
@@ -84,7 +84,25 @@ void mt_pulp_igelu_i8(const int8_t *x, int32_t *y, int32_t count, int32_t b, int
   }
 }
 
-/* C99 division truncates toward zero, as Deeploy's kernel relies on */
+/* floor(sqrt(v)), digit by digit */
+static uint32_t mt_pulp_isqrt(uint32_t v)
+{
+  uint32_t root = 0, bit = (uint32_t)1 << 30;
+  while (bit > v) bit >>= 2;
+  while (bit) {
+    if (v >= root + bit) {
+      v -= root + bit;
+      root = (root >> 1) + bit;
+    } else {
+      root >>= 1;
+    }
+    bit >>= 2;
+  }
+  return root;
+}
+
+/* C99 division truncates toward zero, as Deeploy's kernel relies on; int32
+ * division where the product fits (no 64-bit division call on 32-bit cores) */
 void mt_pulp_ilayernorm_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, const int32_t *weight,
                            const int32_t *bias, int32_t log2d, int32_t x_offset, int32_t lo, int32_t hi)
 {
@@ -92,18 +110,19 @@ void mt_pulp_ilayernorm_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, 
   for (r = 0; r < rows; r++) {
     const int8_t *xr = x + (size_t)r * n;
     int8_t *yr = y + (size_t)r * n;
-    int64_t total = 0, sq = 0, mean, var, std = 0;
+    int64_t total = 0, sq = 0, mean;
+    int32_t std;
     for (j = 0; j < n; j++) total += (int64_t)xr[j] + x_offset;
     mean = total / n;
     for (j = 0; j < n; j++) {
       int64_t c = (int64_t)xr[j] + x_offset - mean;
       sq += c * c;
     }
-    var = sq / n + 1;
-    while ((std + 1) * (std + 1) <= var) std++;   /* floor sqrt; var <= 255^2 + 1 for int8 rows */
+    std = (int32_t)mt_pulp_isqrt((uint32_t)(sq / n + 1));   /* sq / n <= 255^2 for int8 rows */
     for (j = 0; j < n; j++) {
-      int64_t c = (int64_t)xr[j] + x_offset - mean;
-      int64_t v = mt_pulp_floor_shift(c * weight[j] / std + bias[j], log2d);
+      int64_t c = (int64_t)xr[j] + x_offset - mean, p = c * weight[j];
+      int64_t q = (p >= INT32_MIN && p <= INT32_MAX) ? (int64_t)((int32_t)p / std) : p / std;
+      int64_t v = mt_pulp_floor_shift(q + bias[j], log2d);
       yr[j] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
     }
   }

@@ -350,3 +350,12 @@ def test_ilayernorm_on_extreme_rows(w_lo, w_hi, d):
     want = evaluate(model, {"x": x})["y"]
     assert len(np.unique(want)) > 20
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_graph_without_requantshift_is_recognized_by_its_integer_nodes():
+    b = Builder(np.random.default_rng(0))
+    b.node("ITAMax", ["x"], "y", n_levels=256)
+    model = b.model([("x", (3, 20))], "y")
+    x = np.random.default_rng(8).integers(-128, 128, (3, 20)).astype(np.int8)
+    got = microtrain.compile(model).run({"x": x})["y"].astype(np.int64)
+    np.testing.assert_array_equal(got + 128, evaluate(model, {"x": x})["y"])

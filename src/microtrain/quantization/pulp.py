@@ -7,7 +7,12 @@ rule with shift = log2(div), so each op + RequantShift becomes one fused
 mt.Q* op. Tensors are stored as int8; an unsigned one holds value - 128
 (zero point -128), which the consumer's zero point undoes. Graph inputs are
 int8 (their float values must be integers in [-128, 127]); I/O params are
-scale 1 so `dequantize_outputs` returns the integer values."""
+scale 1 so `dequantize_outputs` returns the integer values.
+The integer Softmax / GELU / LayerNorm nodes (ITAMax, ITAPartialMax,
+iSoftmax, iGELU, iLayerNorm) become the mt.Pulp* ops with Deeploy's kernel
+arithmetic (ops/pulp_*.py); their outputs carry offset n_levels/2 (softmaxes)
+or 0. A constant-mode Pad stores its integer pad value as value - offset.
+Rules and sources: docs/quantization.md, Import."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,10 +24,11 @@ from .rewrite import QuantizationError
 REQUANT_OP = "RequantShift"
 PASS_THROUGH = ("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
 CONV_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
+INTEGER_NODES = ("ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm")
 
 
 def is_pulp_onnx(graph: Graph) -> bool:
-    return any(n.op == REQUANT_OP for n in graph.nodes)
+    return any(n.op == REQUANT_OP or n.op in INTEGER_NODES for n in graph.nodes)
 
 
 def _int_const(graph, node, name, what, lo, hi, dtype):
@@ -58,9 +64,6 @@ def _requant_params(graph, rq: Node, channels: int):
         return mul, add, shift, -(n_levels // 2), n_levels // 2 - 1, 0
     # unsigned [0, n-1] stored as value - 128
     return mul, add - (128 << shift), shift, -128, n_levels - 1 - 128, 128
-
-
-INTEGER_NODES = ("ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm")
 
 
 def _int_attr(node, key):

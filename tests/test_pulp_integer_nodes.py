@@ -107,6 +107,15 @@ def evaluate(model, feeds):
             y = np.vectorize(lambda v: igelu(int(v), a["b"], a["one"]), otypes=[np.int64])(ins[0])
         elif n.op_type == "iLayerNorm":
             y = rows_apply(ins[0], lambda r: ilayernorm_row(r, ins[1], ins[2], a["D"], a["n_levels"]))
+        elif n.op_type == "IntegerMean":
+            axes, keep = tuple(a["axes"]), a.get("keepdims", 1)
+            length = int(np.prod([ins[0].shape[i] for i in axes]))
+            acc = ins[0].sum(axis=axes, keepdims=bool(keep))
+            if not keep and length & (length - 1) == 0:
+                y = (acc + length // 2) // length
+            else:
+                y = np.vectorize(lambda t: c_div(int(t) + (1 if t >= 0 else -1) * (length // 2), length),
+                                 otypes=[np.int64])(acc)
         else:
             raise AssertionError(n.op_type)
         env[n.output[0]] = y
@@ -359,3 +368,28 @@ def test_a_graph_without_requantshift_is_recognized_by_its_integer_nodes():
     x = np.random.default_rng(8).integers(-128, 128, (3, 20)).astype(np.int8)
     got = microtrain.compile(model).run({"x": x})["y"].astype(np.int64)
     np.testing.assert_array_equal(got + 128, evaluate(model, {"x": x})["y"])
+
+
+@pytest.mark.parametrize("shape,axes,keepdims,signed", [
+    ((4, 6, 16), [1], 0, 1),            # mean over 6 tokens: half away from zero
+    ((4, 8, 16), [1], 0, 1),            # a power of two without keepdims: half up
+    ((2, 4, 4, 4), [2, 3], 1, 0),       # global average pool of an unsigned NCHW map, keepdims
+    ((2, 4, 2, 4), [-2, -1], 0, 1),     # 8 values, negative axes
+])
+def test_integer_mean_rounding(shape, axes, keepdims, signed):
+    b = Builder(np.random.default_rng(9))
+    x = b.rq("x", "xq", np.array(1), np.array(0 if signed else 128), 1, signed=signed)
+    b.node("IntegerMean", [x], "y", axes=axes, keepdims=keepdims)
+    model = b.model([("x", shape)], "y")
+    length = int(np.prod([shape[a] for a in axes]))
+    for seed in range(200):             # an input with exact halves (negative ones when signed)
+        x = np.random.default_rng(seed).integers(-128, 128, shape).astype(np.int8)
+        env = evaluate(model, {"x": x})
+        acc = env["xq"].sum(axis=tuple(axes))
+        halves = acc % length == length // 2
+        if halves.sum() >= 2 and (not signed or (halves & (acc < 0)).any()):
+            break
+    else:
+        raise AssertionError("no input with exact halves found")
+    got = microtrain.compile(model).run({"x": x})["y"].astype(np.int64)
+    np.testing.assert_array_equal(got + (0 if signed else 128), env["y"])

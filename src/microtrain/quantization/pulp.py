@@ -9,7 +9,7 @@ mt.Q* op. Tensors are stored as int8; an unsigned one holds value - 128
 int8 (their float values must be integers in [-128, 127]); I/O params are
 scale 1 so `dequantize_outputs` returns the integer values.
 The integer Softmax / GELU / LayerNorm nodes (ITAMax, ITAPartialMax,
-iSoftmax, iGELU, iLayerNorm) become the mt.Pulp* ops with Deeploy's kernel
+iSoftmax, iGELU, iLayerNorm, IntegerMean) become the mt.Pulp* ops with Deeploy's kernel
 arithmetic (ops/pulp_*.py); their outputs carry offset n_levels/2 (softmaxes)
 or 0. A constant-mode Pad stores its integer pad value as value - offset.
 Rules and sources: docs/quantization.md, Import."""
@@ -24,7 +24,7 @@ from .rewrite import QuantizationError
 REQUANT_OP = "RequantShift"
 PASS_THROUGH = ("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
 CONV_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
-INTEGER_NODES = ("ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm")
+INTEGER_NODES = ("ITAMax", "ITAPartialMax", "iSoftmax", "iGELU", "iLayerNorm", "IntegerMean")
 
 
 def is_pulp_onnx(graph: Graph) -> bool:
@@ -87,6 +87,18 @@ def _levels(node):
 def _output_offset(node) -> int:
     """Softmax outputs are value - n_levels/2 in int8 (docs/quantization.md)."""
     return _levels(node) // 2 if node.op in ("ITAMax", "ITAPartialMax", "iSoftmax") else 0
+
+
+def _integer_mean(g, node, x_off) -> Node:
+    """IntegerMean (Deeploy's ReduceMean rounding): the mean keeps the input's offset."""
+    axes = node.attr("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1] in g.constants:
+        axes = g.constants[node.inputs[1]]
+    if axes is None:
+        raise QuantizationError(f"{node_label(node)}: axes must be given (attribute or constant input)")
+    attrs = dict(axes=[int(a) for a in np.asarray(axes).reshape(-1)], keepdims=int(node.attr("keepdims", 1)),
+                 x_offset=x_off, y_offset=x_off)
+    return Node("mt.PulpIntegerMean", node.name, [node.inputs[0]], list(node.outputs), attrs, domain="microtrain")
 
 
 def _integer_node(g, node, x_off, rq, const) -> Node:
@@ -233,6 +245,10 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
                               [node.outputs[0]], dict(axis=0, shift=shift, lo=lo, hi=hi), domain="microtrain"))
             offset[node.outputs[0]] = out_off     # its consumer is not fused with it
             continue
+        elif node.op == "IntegerMean":
+            nodes.append(_integer_mean(g, node, off(node.inputs[0], node)))
+            offset[node.outputs[0]] = off(node.inputs[0], node)
+            continue
         elif node.op in INTEGER_NODES:
             nodes.append(_integer_node(g, node, off(node.inputs[0], node), rq, const))
             offset[node.outputs[0]] = _output_offset(node)
@@ -256,7 +272,7 @@ def import_pulp(graph: Graph) -> tuple[Graph, dict]:
         else:
             raise UnsupportedOpError(f"{node_label(node)}: {node.op} has no integer form in the PULP "
                                      "convention import (Conv, Gemm, MatMul, Add + RequantShift, MaxPool, "
-                                     "Pad, ITAMax, ITAPartialMax, iSoftmax, iGELU, iLayerNorm, shape ops)")
+                                     "Pad, ITAMax, ITAPartialMax, iSoftmax, iGELU, iLayerNorm, IntegerMean, shape ops)")
         if rq is not None:
             done.add(rq.name)
             offset[rq.outputs[0]] = out_off

@@ -127,3 +127,23 @@ void mt_pulp_ilayernorm_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, 
     }
   }
 }
+
+void mt_pulp_integer_mean_i8(const int8_t *x, int8_t *y, int32_t outer, int32_t length, int32_t inner,
+                             int32_t half_up, int32_t x_offset, int32_t y_offset)
+{
+  int32_t o, r, i;
+  for (o = 0; o < outer; o++) {
+    for (i = 0; i < inner; i++) {
+      const int8_t *xp = x + (size_t)o * length * inner + i;
+      int32_t acc = x_offset * length, mean;
+      for (r = 0; r < length; r++) acc += xp[(size_t)r * inner];
+      if (half_up) {
+        int32_t t = acc + length / 2;    /* floor division by a power of two */
+        mean = t >= 0 ? t / length : -((-t + length - 1) / length);
+      } else {
+        mean = (acc + (acc >= 0 ? 1 : -1) * (length / 2)) / length;
+      }
+      y[(size_t)o * inner + i] = (int8_t)(mean - y_offset);
+    }
+  }
+}

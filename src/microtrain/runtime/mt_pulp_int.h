@@ -19,4 +19,9 @@ void mt_pulp_igelu_i8(const int8_t *x, int32_t *y, int32_t count, int32_t b, int
 void mt_pulp_ilayernorm_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, const int32_t *weight,
                            const int32_t *bias, int32_t log2d, int32_t x_offset, int32_t lo, int32_t hi);
 
+/* IntegerMean over adjacent axes (x is outer x length x inner); half up when half_up,
+ * else half away from zero */
+void mt_pulp_integer_mean_i8(const int8_t *x, int8_t *y, int32_t outer, int32_t length, int32_t inner,
+                             int32_t half_up, int32_t x_offset, int32_t y_offset);
+
 #endif

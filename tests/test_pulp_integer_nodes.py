@@ -228,6 +228,15 @@ def test_transformer_block_with_ilayernorm_and_igelu():
         np.testing.assert_array_equal(got.astype(np.int64), env["y"])
 
 
+def mean_model():
+    """x -> RequantShift -> IntegerMean over 6 tokens -> Gemm -> RequantShift."""
+    b = Builder(np.random.default_rng(11))
+    x = b.rq("x", "xq", np.array(1), np.array(0), 1)
+    pooled = b.node("IntegerMean", [x], "pooled", axes=[1], keepdims=0)
+    b.linear(pooled, "y", 16, 5, 1 << 11)
+    return b.model([("x", (4, 6, 16))], "y")
+
+
 def single_node_model(op, shape, attrs, signed=1):
     b = Builder(np.random.default_rng(0))
     x = b.rq("x", "xq", np.array(1), np.array(0), 1, signed=signed)
@@ -278,7 +287,7 @@ def test_igelu_int32_output_over_all_inputs():
 
 
 def test_pulp_transformer_firmware_has_no_float():
-    """rv32imc firmware (no FPU) of both hand-built blocks reaches no soft-float routine, and runs
+    """rv32imc firmware (no FPU) of the hand-built blocks reaches no soft-float routine, and runs
     under QEMU bit-exact with the golden model."""
     from microtrain.quantization.nofloat import float_functions_reachable
     from microtrain.targets import get_target
@@ -286,7 +295,8 @@ def test_pulp_transformer_firmware_has_no_float():
     target = get_target("rv32imc")
     objdump = require_tool(target.tool_prefix + "objdump", target)
     for model, shape in ((block_model(), (2, 6, 16)), (attention_model("iSoftmax", 20, ISOFTMAX), (20, 8)),
-                         (attention_model("ITAPartialMax", 32, dict(n_levels=256, group_width=16)), (32, 8))):
+                         (attention_model("ITAPartialMax", 32, dict(n_levels=256, group_width=16)), (32, 8)),
+                         (mean_model(), (4, 6, 16))):
         cm = microtrain.compile(model, "rv32imc")
         assert float_functions_reachable(cm.build(), objdump, "mt_network_run") == []
         x = np.random.default_rng(3).integers(-128, 128, shape).astype(np.int8)

@@ -27,44 +27,17 @@ import time
 import numpy as np
 
 import microtrain
-from microtrain.data import fit_zscore, load_eeg, make_pseudo_subject, resample, zscore
-from microtrain.models import count_parameters, export_module, get_model
+from microtrain.demo.config import FS, MODEL
+from microtrain.demo.pretraining import pretrain, to_onnx, torch_accuracy
+from microtrain.demo.protocols import longitudinal_groups, model_input, shift_groups
+from microtrain.models import count_parameters, get_model
 
-FS = 128.0
-MODEL = dict(chans=6, samples=448, classes=2, f1=8, d=2, f2=16, kernel=32, sep_kernel=8, pool1=4, pool2=8,
-             norm="group", groups=4, dropout=0.25)
 FULL = dict(seeds=[0, 1, 2, 3, 4], pretrain_epochs=60, adapt_epochs=30, scratch_epochs=60, subjects=3)
 QUICK = dict(seeds=[0, 1, 2], pretrain_epochs=25, adapt_epochs=15, scratch_epochs=30, subjects=2)
-LR = {"last-layer": 1e-3, "full": 3e-4, "scratch": 1e-3, "pretrain": 1e-3}
+LR = {"last-layer": 1e-3, "full": 3e-4, "scratch": 1e-3}
 BATCH, MICRO_BATCH = 8, 1
-
-
-def prepared(split: str):
-    """SCP1 `split` resampled to FS: (x[n, 1, 6, 448], y, EEGSet)."""
-    s = load_eeg("SelfRegulationSCP1", split)
-    return resample(s.x, s.fs, FS)[:, None], s.y, s
-
-
-def pretrain(x, y, seed: int, epochs: int):
-    """A seeded EEGNet trained in PyTorch (CPU); returns the module in eval mode."""
-    import torch
-    net = get_model("eegnet").build(seed, **MODEL)
-    opt = torch.optim.Adam(net.parameters(), lr=LR["pretrain"])
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    net.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(yt), generator=gen).split(16):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-    return net.eval()
-
-
-def torch_accuracy(net, x, y) -> float:
-    import torch
-    with torch.no_grad():
-        return float((net(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+# The splits, pretraining and export are microtrain.demo's (what `microtrain demo` runs);
+# this script adds scratch-on-slice and keeps the original two-strategy table.
 
 
 def c_trainer(proto, strategy: str, lr: float):
@@ -89,61 +62,33 @@ def adapt_in_c(proto, x_adapt, y_adapt, x_test, y_test, cfg, seed: int) -> dict:
     return out
 
 
-def longitudinal(cfg, fractions=(0.3, 0.5)) -> dict:
-    x_tr, y_tr, _ = prepared("train")
-    x_te, y_te, test = prepared("test")
-    stats = fit_zscore(x_tr[:, 0])
-    x_tr, x_te = zscore(x_tr[:, 0], stats)[:, None], zscore(x_te[:, 0], stats)[:, None]
-    rows = {f: [] for f in fractions}
-    for seed in cfg["seeds"]:
+def run_protocol(groups, cfg) -> dict:
+    rows = {}
+    for g in groups:
         t0 = time.perf_counter()
-        net = pretrain(x_tr, y_tr, seed, cfg["pretrain_epochs"])
-        proto = export_module(net, (1, 1, MODEL["chans"], MODEL["samples"]))
-        for f in fractions:
-            first, rest = test.split_by_order(f)
-            res = adapt_in_c(proto, x_te[first.order], y_te[first.order], x_te[rest.order], y_te[rest.order],
-                             cfg, seed)
-            res["torch:non-adapted"] = torch_accuracy(net, x_te[rest.order], y_te[rest.order])
-            rows[f].append(res)
-        print(f"  longitudinal seed {seed}: {time.perf_counter() - t0:.0f} s "
-              f"(params {count_parameters(net)}, train acc {torch_accuracy(net, x_tr, y_tr):.3f})", flush=True)
-    return {f"longitudinal N={int(f * 100)}%": r for f, r in rows.items()}
+        stats = g.stats
+        x_pre = model_input(g.x_pre, stats)
+        net = pretrain(x_pre, g.y_pre, g.seed, cfg["pretrain_epochs"])
+        proto = to_onnx(net)
+        for split in g.splits:
+            x_test = model_input(split.x_test, stats)
+            res = adapt_in_c(proto, model_input(split.x_adapt, stats), split.y_adapt, x_test, split.y_test, cfg,
+                             g.seed)
+            res["torch:non-adapted"] = torch_accuracy(net, x_test, split.y_test)
+            if split.x_test_clean is not None:
+                res["torch:no-shift"] = torch_accuracy(net, model_input(split.x_test_clean, stats), split.y_test)
+            rows.setdefault(split.protocol, []).append(res)
+        print(f"  {g.family} seed {g.seed}: {time.perf_counter() - t0:.0f} s "
+              f"(params {count_parameters(net)}, train acc {torch_accuracy(net, x_pre, g.y_pre):.3f})", flush=True)
+    return rows
 
 
-def stratified_halves(y, seed: int, first_share: float = 0.5):
-    """Index arrays (first, second) splitting every class by `first_share`, seeded."""
-    rng = np.random.default_rng(seed)
-    first, second = [], []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        cut = int(round(first_share * len(idx)))
-        first += list(idx[:cut]); second += list(idx[cut:])
-    return np.sort(first), np.sort(second)
+def longitudinal(cfg, fractions=(0.3, 0.5)) -> dict:
+    return run_protocol(longitudinal_groups(cfg["seeds"], fractions), cfg)
 
 
 def simulated_shift(cfg) -> dict:
-    x_all, y_all, _ = prepared("train")
-    rows = []
-    for seed in cfg["seeds"]:
-        t0 = time.perf_counter()
-        orig, held = stratified_halves(y_all, seed, first_share=2 / 3)
-        stats = fit_zscore(x_all[orig, 0])
-        x_orig = zscore(x_all[orig, 0], stats)[:, None]
-        net = pretrain(x_orig, y_all[orig], seed, cfg["pretrain_epochs"])
-        proto = export_module(net, (1, 1, MODEL["chans"], MODEL["samples"]))
-        for subject in range(cfg["subjects"]):
-            subject_seed = 100 * seed + subject
-            x_subj, _ = make_pseudo_subject(x_all[held, 0], FS, subject_seed)
-            x_subj = zscore(x_subj, stats)[:, None]
-            y_subj = y_all[held]
-            cal, test = stratified_halves(y_subj, subject_seed)
-            res = adapt_in_c(proto, x_subj[cal], y_subj[cal], x_subj[test], y_subj[test], cfg, seed)
-            x_clean = zscore(x_all[held, 0], stats)[:, None]
-            res["torch:no-shift"] = torch_accuracy(net, x_clean[test], y_subj[test])
-            res["torch:non-adapted"] = torch_accuracy(net, x_subj[test], y_subj[test])
-            rows.append(res)
-        print(f"  simulated shift seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return {"simulated shift (pseudo-subjects)": rows}
+    return run_protocol(shift_groups(cfg["seeds"], cfg["subjects"]), cfg)
 
 
 COLUMNS = ["non-adapted", "last-layer", "full", "scratch-on-slice"]
@@ -170,7 +115,7 @@ def main():
     cfg = dict(QUICK if args.quick else FULL)
     if args.seeds:
         cfg["seeds"] = [int(s) for s in args.seeds.split(",")]
-    print(f"config: {cfg}, lr {LR}, batch {BATCH} (micro-batch {MICRO_BATCH}), model {MODEL}", flush=True)
+    print(f"config: {cfg}, lr {LR}, batch {BATCH} (micro-batch {MICRO_BATCH}), model {MODEL}, fs {FS}", flush=True)
     results = {}
     protocols = args.protocols.split(",")
     if "longitudinal" in protocols:

@@ -319,6 +319,21 @@ def ops():
         click.echo(f"{name:<28} {'C kernel' if name in compiled else 'compile-time only (constant inputs)'}")
 
 
+@cli.command()
+@click.option("--full", is_flag=True, help="Every protocol and seed (5 seeds, 3 pseudo-subjects each, all "
+              "MCU targets; ~35 min on a shared 2-core host) instead of the short version (~5 min).")
+@click.option("--out", "out_dir", default="microtrain-demo", show_default=True, type=click.Path(),
+              help="Folder for report.md, results.json and the PNG plots (only these files are written).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def demo(full, out_dir, no_progress):
+    """Real-EEG on-device adaptation: pretrain EEGNet in PyTorch, adapt it in the generated C."""
+    from .demo import FULL, SHORT, run_demo
+    from .demo.report import summary
+    result = run_demo(FULL if full else SHORT, out_dir, progress=not no_progress)
+    click.echo(summary(result))
+    click.echo(f"report: {result.out_dir / 'report.md'} (plots and results.json beside it)")
+
+
 def _csv_option(value: str, allowed, what: str) -> list[str]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     bad = [v for v in items if v not in allowed]

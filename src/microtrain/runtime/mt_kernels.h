@@ -26,6 +26,7 @@
 #include "mt_pool.h"
 #include "mt_softmax.h"
 #include "mt_int_attn.h"
+#include "mt_pulp_int.h"
 #include "mt_attention.h"
 #include "mt_ita.h"
 #include "mt_reduce.h"

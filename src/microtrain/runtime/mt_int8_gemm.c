@@ -177,56 +177,77 @@ static inline size_t mt_s8_step(int32_t k)
 #define MT_S8_CSTEP 1
 #endif
 
+/* panel position of (k, column 0) */
+static inline int16_t *mt_s8_at(int16_t *panel, int32_t k)
+{
+  return panel + mt_s8_pos(k, 0);
+}
+
 /* im2col of output pixels p0..p0+npx-1 (flat over the output volume) of one
  * group into the panel: x - x_zp, taps in the padding 0, unused columns and
- * padded k 0. All columns advance together over the taps; a kernel row whose
- * taps are inside the input for every column takes the unchecked loop. */
+ * padded k 0. The geometry of a kernel row (kd, kh) is worked out once for
+ * all input channels; a row whose taps are inside the input for every column
+ * takes the unchecked loop. */
 static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, int32_t npx,
                              int32_t x_zp, int16_t *panel)
 {
   const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
   const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
   const int32_t cg = geo[MT_CONV_C] / geo[MT_CONV_GROUP], dw = dl[2], KW = ks[2];
-  const int32_t kk = cg * ks[0] * ks[1] * KW, k4 = (kk + 3) & ~3;
+  const int32_t kvol = ks[0] * ks[1] * KW, kk = cg * kvol, k4 = (kk + 3) & ~3;
   const size_t in_plane = (size_t)in[0] * in[1] * in[2];
-  int32_t od[MT_S8_COLS], oh[MT_S8_COLS], iw0[MT_S8_COLS], c, ic, kd, kh, kw, k = 0;
-  int16_t *q = panel;
+  int32_t od[MT_S8_COLS], oh[MT_S8_COLS], iw0[MT_S8_COLS], c, ic, kd, kh, kw, k;
   for (c = 0; c < MT_S8_COLS; c++) {
     const size_t p = p0 + (size_t)(c < npx ? c : 0);
     iw0[c] = (int32_t)(p % (size_t)out[2]) * st[2] - pd[2];
     oh[c] = (int32_t)(p / (size_t)out[2] % (size_t)out[1]);
     od[c] = (int32_t)(p / ((size_t)out[2] * out[1]));
   }
-  for (ic = 0; ic < cg; ic++)
-    for (kd = 0; kd < ks[0]; kd++)
-      for (kh = 0; kh < ks[1]; kh++) {
-        const int8_t *xr[MT_S8_COLS];
-        int inside = 1;
-        for (c = 0; c < MT_S8_COLS; c++) {
-          const int32_t id = od[c] * st[0] - pd[0] + kd * dl[0], ih = oh[c] * st[1] - pd[1] + kh * dl[1];
-          const int row_in = c < npx && id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
-          xr[c] = row_in ? xg + (size_t)ic * in_plane + ((size_t)id * in[1] + ih) * in[2] : NULL;
-          inside = inside && row_in && iw0[c] >= 0 && iw0[c] + (KW - 1) * dw < in[2];
-        }
+  for (kd = 0; kd < ks[0]; kd++)
+    for (kh = 0; kh < ks[1]; kh++) {
+      const int32_t krow = (kd * ks[1] + kh) * KW;
+      ptrdiff_t off[MT_S8_COLS];   /* offset of the row's first tap, or -1: row outside */
+      int inside = 1;
+      for (c = 0; c < MT_S8_COLS; c++) {
+        const int32_t id = od[c] * st[0] - pd[0] + kd * dl[0], ih = oh[c] * st[1] - pd[1] + kh * dl[1];
+        const int row_in = c < npx && id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
+        off[c] = row_in ? (ptrdiff_t)(((size_t)id * in[1] + ih) * in[2]) : -1;
+        inside = inside && row_in && iw0[c] >= 0 && iw0[c] + (KW - 1) * dw < in[2];
+      }
+      for (ic = 0; ic < cg; ic++) {
+        const int8_t *xc = xg + (size_t)ic * in_plane;
+        k = ic * kvol + krow;
         if (inside) {
+          const int8_t *x0 = xc + off[0] + iw0[0], *x1 = xc + off[1] + iw0[1], *x2 = xc + off[2] + iw0[2];
+#if MT_S8_COLS == 4
+          const int8_t *x3 = xc + off[3] + iw0[3];
+#endif
+          int16_t *q = mt_s8_at(panel, k);
           for (kw = 0; kw < KW; kw++, k++) {
-            for (c = 0; c < MT_S8_COLS; c++) q[c * MT_S8_CSTEP] = (int16_t)(xr[c][iw0[c] + kw * dw] - x_zp);
+            q[0] = (int16_t)(*x0 - x_zp);
+            q[MT_S8_CSTEP] = (int16_t)(*x1 - x_zp);
+            q[2 * MT_S8_CSTEP] = (int16_t)(*x2 - x_zp);
+            x0 += dw; x1 += dw; x2 += dw;
+#if MT_S8_COLS == 4
+            q[3] = (int16_t)(*x3 - x_zp);
+            x3 += dw;
+#endif
             q += mt_s8_step(k);
           }
         } else {
+          int16_t *q = mt_s8_at(panel, k);
           for (kw = 0; kw < KW; kw++, k++) {
             for (c = 0; c < MT_S8_COLS; c++) {
               const int32_t iw = iw0[c] + kw * dw;
-              q[c * MT_S8_CSTEP] = (int16_t)(xr[c] && iw >= 0 && iw < in[2] ? xr[c][iw] - x_zp : 0);
+              q[c * MT_S8_CSTEP] = (int16_t)(off[c] >= 0 && iw >= 0 && iw < in[2] ? xc[off[c] + iw] - x_zp : 0);
             }
             q += mt_s8_step(k);
           }
         }
       }
-  for (; k < k4; k++) {
-    for (c = 0; c < MT_S8_COLS; c++) q[c * MT_S8_CSTEP] = 0;
-    q += mt_s8_step(k);
-  }
+    }
+  for (k = kk; k < k4; k++)
+    for (c = 0; c < MT_S8_COLS; c++) panel[mt_s8_pos(k, c)] = 0;
 }
 
 void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,

@@ -57,8 +57,10 @@ def _lower(node, ctx):
     kernel = _kernel(geo, ctx.ins[1])
     w, panel = ctx.inp(1), ""
     if kernel == "mt_conv_s8_gemm":   # weights re-laid out for the kernel (a const copy)
-        wc = ctx.ins[1].const
-        rows = wc.reshape(geo.group, geo.out_channels // geo.group, -1)
+        wc = np.asarray(ctx.ins[1].const)
+        # reduction order (tap, input channel), as the kernel's im2col panel
+        wt = wc.reshape(wc.shape[0], wc.shape[1], -1).transpose(0, 2, 1)
+        rows = wt.reshape(geo.group, geo.out_channels // geo.group, -1)
         w = ctx.table(np.concatenate([s8_rows_layout(g) for g in rows]), "int8_t")
         panel = f", (int16_t *){ctx.scratch}"
     return (f"{kernel}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "

@@ -160,94 +160,62 @@ static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
 
 /* ---- convolution ---------------------------------------------------------- */
 
-/* panel position step after element k (k, column 0 -> k+1, column 0) */
-static inline size_t mt_s8_step(int32_t k)
+/* One column's run of `n` reduction elements from k: x[ic * stride] - zp,
+ * or zeros when x is NULL (a tap in the padding). */
+static void mt_s8_fill(int16_t *panel, int32_t c, int32_t k, int32_t n, const int8_t *x, size_t stride,
+                       int32_t zp)
 {
-#if defined(__ARM_FEATURE_DSP)
-  return (k & 3) == 3 ? 4 * MT_S8_COLS - 3 : 1;
-#else
-  (void)k;
-  return 4;
-#endif
-}
-
-#if defined(__ARM_FEATURE_DSP)
-#define MT_S8_CSTEP 4   /* panel distance between columns at the same k */
-#else
-#define MT_S8_CSTEP 1
-#endif
-
-/* panel position of (k, column 0) */
-static inline int16_t *mt_s8_at(int16_t *panel, int32_t k)
-{
-  return panel + mt_s8_pos(k, 0);
+  int16_t *q = panel + mt_s8_pos(k, c);
+  int32_t i = 0;
+  if ((k & 3) == 0) {   /* whole groups of 4: fixed offsets */
+    const size_t gstep = mt_s8_pos(4, 0), o1 = mt_s8_pos(1, 0), o2 = mt_s8_pos(2, 0), o3 = mt_s8_pos(3, 0);
+    if (x != NULL) {
+      const int8_t *xi = x;
+      for (; i + 4 <= n; i += 4, q += gstep, xi += 4 * stride) {
+        q[0] = (int16_t)(xi[0] - zp);
+        q[o1] = (int16_t)(xi[stride] - zp);
+        q[o2] = (int16_t)(xi[2 * stride] - zp);
+        q[o3] = (int16_t)(xi[3 * stride] - zp);
+      }
+    } else
+      for (; i + 4 <= n; i += 4, q += gstep) q[0] = q[o1] = q[o2] = q[o3] = 0;
+  }
+  for (; i < n; i++)   /* unaligned start or tail */
+    panel[mt_s8_pos(k + i, c)] = (int16_t)(x != NULL ? x[(size_t)i * stride] - zp : 0);
 }
 
 /* im2col of output pixels p0..p0+npx-1 (flat over the output volume) of one
  * group into the panel: x - x_zp, taps in the padding 0, unused columns and
- * padded k 0. The geometry of a kernel row (kd, kh) is worked out once for
- * all input channels; a row whose taps are inside the input for every column
- * takes the unchecked loop. */
+ * padded k 0. The reduction order is (tap, input channel) (the weights are
+ * laid out to match), so a tap's bounds test covers a run of cg values. */
 static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, int32_t npx,
                              int32_t x_zp, int16_t *panel)
 {
   const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
   const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
-  const int32_t cg = geo[MT_CONV_C] / geo[MT_CONV_GROUP], dw = dl[2], KW = ks[2];
-  const int32_t kvol = ks[0] * ks[1] * KW, kk = cg * kvol, k4 = (kk + 3) & ~3;
+  const int32_t cg = geo[MT_CONV_C] / geo[MT_CONV_GROUP];
+  const int32_t kk = cg * ks[0] * ks[1] * ks[2], k4 = (kk + 3) & ~3;
   const size_t in_plane = (size_t)in[0] * in[1] * in[2];
-  int32_t od[MT_S8_COLS], oh[MT_S8_COLS], iw0[MT_S8_COLS], c, ic, kd, kh, kw, k;
+  int32_t c, kd, kh, kw, k;
   for (c = 0; c < MT_S8_COLS; c++) {
     const size_t p = p0 + (size_t)(c < npx ? c : 0);
-    iw0[c] = (int32_t)(p % (size_t)out[2]) * st[2] - pd[2];
-    oh[c] = (int32_t)(p / (size_t)out[2] % (size_t)out[1]);
-    od[c] = (int32_t)(p / ((size_t)out[2] * out[1]));
-  }
-  for (kd = 0; kd < ks[0]; kd++)
-    for (kh = 0; kh < ks[1]; kh++) {
-      const int32_t krow = (kd * ks[1] + kh) * KW;
-      ptrdiff_t off[MT_S8_COLS];   /* offset of the row's first tap, or -1: row outside */
-      int inside = 1;
-      for (c = 0; c < MT_S8_COLS; c++) {
-        const int32_t id = od[c] * st[0] - pd[0] + kd * dl[0], ih = oh[c] * st[1] - pd[1] + kh * dl[1];
+    const int32_t ow = (int32_t)(p % (size_t)out[2]), oh = (int32_t)(p / (size_t)out[2] % (size_t)out[1]);
+    const int32_t od = (int32_t)(p / ((size_t)out[2] * out[1]));
+    k = 0;
+    for (kd = 0; kd < ks[0]; kd++) {
+      const int32_t id = od * st[0] - pd[0] + kd * dl[0];
+      for (kh = 0; kh < ks[1]; kh++) {
+        const int32_t ih = oh * st[1] - pd[1] + kh * dl[1];
         const int row_in = c < npx && id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
-        off[c] = row_in ? (ptrdiff_t)(((size_t)id * in[1] + ih) * in[2]) : -1;
-        inside = inside && row_in && iw0[c] >= 0 && iw0[c] + (KW - 1) * dw < in[2];
-      }
-      for (ic = 0; ic < cg; ic++) {
-        const int8_t *xc = xg + (size_t)ic * in_plane;
-        k = ic * kvol + krow;
-        if (inside) {
-          const int8_t *x0 = xc + off[0] + iw0[0], *x1 = xc + off[1] + iw0[1], *x2 = xc + off[2] + iw0[2];
-#if MT_S8_COLS == 4
-          const int8_t *x3 = xc + off[3] + iw0[3];
-#endif
-          int16_t *q = mt_s8_at(panel, k);
-          for (kw = 0; kw < KW; kw++, k++) {
-            q[0] = (int16_t)(*x0 - x_zp);
-            q[MT_S8_CSTEP] = (int16_t)(*x1 - x_zp);
-            q[2 * MT_S8_CSTEP] = (int16_t)(*x2 - x_zp);
-            x0 += dw; x1 += dw; x2 += dw;
-#if MT_S8_COLS == 4
-            q[3] = (int16_t)(*x3 - x_zp);
-            x3 += dw;
-#endif
-            q += mt_s8_step(k);
-          }
-        } else {
-          int16_t *q = mt_s8_at(panel, k);
-          for (kw = 0; kw < KW; kw++, k++) {
-            for (c = 0; c < MT_S8_COLS; c++) {
-              const int32_t iw = iw0[c] + kw * dw;
-              q[c * MT_S8_CSTEP] = (int16_t)(off[c] >= 0 && iw >= 0 && iw < in[2] ? xc[off[c] + iw] - x_zp : 0);
-            }
-            q += mt_s8_step(k);
-          }
+        for (kw = 0; kw < ks[2]; kw++, k += cg) {
+          const int32_t iw = ow * st[2] - pd[2] + kw * dl[2];
+          const int8_t *xt = row_in && iw >= 0 && iw < in[2] ? xg + ((size_t)id * in[1] + ih) * in[2] + iw : NULL;
+          mt_s8_fill(panel, c, k, cg, xt, in_plane, x_zp);
         }
       }
     }
-  for (k = kk; k < k4; k++)
-    for (c = 0; c < MT_S8_COLS; c++) panel[mt_s8_pos(k, c)] = 0;
+    mt_s8_fill(panel, c, kk, k4 - kk, NULL, 0, 0);
+  }
 }
 
 void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,

@@ -91,6 +91,23 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
 }
 #else
+#if defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
+#define MT_S8_RV32_ASM 1
+/* rv32im: one group of 4 k in asm blocks (GCC's allocator spills
+ * accumulators of the C version): 16 lh + 16 lb + 64 mul + 64 add for 64
+ * MACs; the caller steps xp by 16 halfwords and wp by 16 bytes. */
+#define MT_S8_RV32_GROUP(xp, wp) do { \
+  __asm__("lh %[x0], 0(%[xp])\n\t" "lh %[x1], 2(%[xp])\n\t" "lh %[x2], 4(%[xp])\n\t" "lh %[x3], 6(%[xp])\n\t" "lb %[w], 0(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 4(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 8(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 12(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 8(%[xp])\n\t" "lh %[x1], 10(%[xp])\n\t" "lh %[x2], 12(%[xp])\n\t" "lh %[x3], 14(%[xp])\n\t" "lb %[w], 2(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 6(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 10(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 14(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 16(%[xp])\n\t" "lh %[x1], 18(%[xp])\n\t" "lh %[x2], 20(%[xp])\n\t" "lh %[x3], 22(%[xp])\n\t" "lb %[w], 1(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 5(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 9(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 13(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 24(%[xp])\n\t" "lh %[x1], 26(%[xp])\n\t" "lh %[x2], 28(%[xp])\n\t" "lh %[x3], 30(%[xp])\n\t" "lb %[w], 3(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 7(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 11(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 15(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  } while (0)
+#endif
+
 /* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns: per k 4
  * weight + 4 panel loads feed 16 MACs (two instructions each on rv32im).
  * GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
@@ -113,6 +130,12 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     v = wp[8 + o];  a20 += v * x0; a21 += v * x1; a22 += v * x2; a23 += v * x3;       \
     v = wp[12 + o]; a30 += v * x0; a31 += v * x1; a32 += v * x2; a33 += v * x3;       \
   } while (0)
+#if defined(MT_S8_RV32_ASM)
+  {
+    int32_t x0, x1, x2, x3, w, t;
+    for (; xp < xend; xp += 16, wp += 16) MT_S8_RV32_GROUP(xp, wp);
+  }
+#else
   while (xp < xend) {
     MT_S8_K(0, 0);
     MT_S8_K(1, 2);
@@ -121,6 +144,7 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     xp += 16;
     wp += 16;
   }
+#endif
 #undef MT_S8_K
   acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02; acc[0][3] = a03;
   acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12; acc[1][3] = a13;

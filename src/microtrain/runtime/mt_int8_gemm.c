@@ -300,14 +300,13 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
       /* panel = rows i0.. of A minus a_zp; rowsum for the b_zp correction:
        * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
       for (c = 0; c < MT_S8_COLS; c++) {
-        const int8_t *ar = ab + (size_t)(i0 + c) * k;
+        const int8_t *ar = c < ni ? ab + (size_t)(i0 + c) * k : NULL;
         int32_t s = 0;
-        for (t = 0; t < k4; t++) {
-          const int32_t v = c < ni && t < k ? (int32_t)ar[t] - a_zp : 0;
-          panel[mt_s8_pos(t, c)] = (int16_t)v;
-          s += v;
-        }
-        rowsum[c] = s * b_zp;
+        mt_s8_fill(panel, c, 0, k, ar, 1, a_zp);
+        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
+        if (ar != NULL && b_zp != 0)
+          for (t = 0; t < k; t++) s += ar[t];
+        rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
       }
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;

@@ -8,18 +8,17 @@
  * (ops/_quant.py s8_rows_layout): blocks of 4 rows, K padded with zeros to a
  * multiple of 4, and inside a block for each group of 4 k the 4 rows' 4 bytes
  * side by side (16 bytes), each row's bytes in the order k0 k2 k1 k3: one
- * pointer with small immediate offsets; __sxtb16 (bytes 0, 2) then yields
- * the int16 pair (k0, k1) and __sxtb16 of the word rotated by 8 (k2, k3).
+ * pointer with small immediate offsets; SXTB16 (bytes 0, 2) then yields
+ * the int16 pair (k0, k1) and SXTB16 of the word rotated by 8 (k2, k3). The
+ * weight table is byte-aligned: ARMv7E-M allows unaligned LDR.
  * Columns: packed at run time into the scratch `panel` as int16 with the zero
  * point subtracted (padding taps = 0, padded k = 0):
  *   generic: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
  *   DSP (Cortex-M4/M7): per group of 4 k and column c the 4 values in
- *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); __smlad does 2 MACs.
+ *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
  * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
 #include "mt_kernels.h"
-#include <string.h>
 #if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
 #define MT_S8_COLS 3
 #else
 #define MT_S8_COLS 4
@@ -44,7 +43,7 @@ static inline size_t mt_s8_pos(int32_t k, int32_t c)
 /* acc[r][c] for 2 rows (the row block's rows at byte offsets 0 and 4 of each
  * 16-byte group) and 3 columns; kg = groups of 4 k. The loop body is
  * assembly so that the 13 live values stay in registers: per group 2 + 6
- * loads, 4 __sxtb16, 12 __smlad for 24 MACs. */
+ * loads, 4 SXTB16, 12 SMLAD for 24 MACs. */
 static void mt_s8_kernel2(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc)
 {
   int32_t a00 = 0, a01 = 0, a02 = 0, a10 = 0, a11 = 0, a12 = 0;

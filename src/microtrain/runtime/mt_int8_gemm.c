@@ -48,37 +48,43 @@ static void mt_s8_kernel2(const int8_t *wp, const int16_t *xp, int32_t kg, int32
 {
   int32_t a00 = 0, a01 = 0, a02 = 0, a10 = 0, a11 = 0, a12 = 0;
   uint32_t wa, wb, ae, be, x;
-  for (; kg > 0; kg--) {
-    __asm__("ldr %[wb], [%[wp], #4]\n\t"
-            "ldr %[wa], [%[wp]], #16\n\t"
-            "sxtb16 %[ae], %[wa]\n\t"
-            "sxtb16 %[be], %[wb]\n\t"
-            "sxtb16 %[wa], %[wa], ror #8\n\t"
-            "sxtb16 %[wb], %[wb], ror #8\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a00], %[x], %[ae], %[a00]\n\t"
-            "smlad %[a10], %[x], %[be], %[a10]\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a00], %[x], %[wa], %[a00]\n\t"
-            "smlad %[a10], %[x], %[wb], %[a10]\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a01], %[x], %[ae], %[a01]\n\t"
-            "smlad %[a11], %[x], %[be], %[a11]\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a01], %[x], %[wa], %[a01]\n\t"
-            "smlad %[a11], %[x], %[wb], %[a11]\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a02], %[x], %[ae], %[a02]\n\t"
-            "smlad %[a12], %[x], %[be], %[a12]\n\t"
-            "ldr %[x], [%[xp]], #4\n\t"
-            "smlad %[a02], %[x], %[wa], %[a02]\n\t"
-            "smlad %[a12], %[x], %[wb], %[a12]"
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a10] "+r"(a10), [a11] "+r"(a11),
-              [a12] "+r"(a12), [wp] "+r"(wp), [xp] "+r"(xp), [wa] "=&r"(wa), [wb] "=&r"(wb),
-              [ae] "=&r"(ae), [be] "=&r"(be), [x] "=&r"(x)
-            :
+  int32_t n2;
+#define MT_S8_DSP_GROUP() __asm__("ldr %[wb], [%[wp], #4]\n\t" \
+            "ldr %[wa], [%[wp]], #16\n\t" \
+            "sxtb16 %[ae], %[wa]\n\t" \
+            "sxtb16 %[be], %[wb]\n\t" \
+            "sxtb16 %[wa], %[wa], ror #8\n\t" \
+            "sxtb16 %[wb], %[wb], ror #8\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a00], %[x], %[ae], %[a00]\n\t" \
+            "smlad %[a10], %[x], %[be], %[a10]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a00], %[x], %[wa], %[a00]\n\t" \
+            "smlad %[a10], %[x], %[wb], %[a10]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a01], %[x], %[ae], %[a01]\n\t" \
+            "smlad %[a11], %[x], %[be], %[a11]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a01], %[x], %[wa], %[a01]\n\t" \
+            "smlad %[a11], %[x], %[wb], %[a11]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a02], %[x], %[ae], %[a02]\n\t" \
+            "smlad %[a12], %[x], %[be], %[a12]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a02], %[x], %[wa], %[a02]\n\t" \
+            "smlad %[a12], %[x], %[wb], %[a12]" \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a10] "+r"(a10), [a11] "+r"(a11), \
+              [a12] "+r"(a12), [wp] "+r"(wp), [xp] "+r"(xp), [wa] "=&r"(wa), [wb] "=&r"(wb), \
+              [ae] "=&r"(ae), [be] "=&r"(be), [x] "=&r"(x) \
+            : \
             : "memory");
+  /* two groups per loop trip: half the loop-control instructions */
+  for (n2 = kg >> 1; n2 > 0; n2--) {
+    MT_S8_DSP_GROUP();
+    MT_S8_DSP_GROUP();
   }
+  if (kg & 1) MT_S8_DSP_GROUP();
+#undef MT_S8_DSP_GROUP
   acc[0] = a00; acc[1] = a01; acc[2] = a02;
   acc[4] = a10; acc[5] = a11; acc[6] = a12;
 }

@@ -10,14 +10,17 @@ import pytest
 from onnx import helper
 
 import microtrain
-from microtrain.benchmark import COLUMNS, INT8_NA, run_bench
+from microtrain.benchmark import CALIBRATION_SAMPLES, COLUMNS, run_bench
 from microtrain.cli import main
 from microtrain.models import get_model
+from microtrain.quantization import quantize_inputs
 from microtrain.targets import MemoryLevel, get_target
 from onnx_check import make_model
 
 TINY_EEGNET = {"eegnet": dict(kwargs=dict(chans=2, samples=64, f1=2, d=1, f2=4, kernel=8, sep_kernel=4,
                                           norm="layer"), classes=3)}
+TINY_EPIDENET = {"epidenet": dict(kwargs=dict(chans=1, samples=480, norm="layer"), classes=3,
+                                  int8_kwargs=dict(chans=1, samples=480, norm="batch"))}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -32,7 +35,7 @@ def test_bench_tiny_model_one_target_writes_csv_and_markdown(tmp_path):
     by_mode = {r[2]: dict(zip(COLUMNS, r)) for r in rows[1:]}
     inf, int8, train = by_mode["inference fp32"], by_mode["inference int8"], by_mode["train last-layer"]
     assert inf["status"] == "ok" and train["status"] == "ok"
-    assert int8["status"] == INT8_NA and int8["instructions"] == ""
+    assert int8["status"].startswith("n/a: ") and "no integer form" in int8["status"] and int8["instructions"] == ""
     # The inference row's numbers are the compiled model's own profile and footprint.
     proto = get_model("eegnet").export(**TINY_EEGNET["eegnet"]["kwargs"])
     cm = microtrain.compile(proto, "rv32imfc")
@@ -46,8 +49,29 @@ def test_bench_tiny_model_one_target_writes_csv_and_markdown(tmp_path):
     assert int(train["macs"]) >= int(inf["macs"]) and int(train["instructions"]) > int(inf["instructions"])
     text = md.read_text()
     assert "| model | target | mode | instructions | MACs | instr/MAC | flash B | RAM B | note |" in text
-    assert f"| eegnet | rv32imfc | inference int8 | {INT8_NA} |" in text
+    assert "| eegnet | rv32imfc | inference int8 | n/a: " in text
     assert f"| {int(inf['instructions']):,} |" in text
+
+
+def test_bench_int8_row_is_the_quantized_models_profile():
+    """The int8 row: the model (its int8 export) quantized from seeded N(0, 1)
+    calibration samples, compiled with the integer kernels, profiled."""
+    res = run_bench(["epidenet"], ["rv32imfc"], ["inference int8"], configs=TINY_EPIDENET, progress=False)
+    (row,) = res.rows
+    assert row.status == "ok" and "int8 export: norm=batch" in row.note
+    proto = get_model("epidenet").export(**TINY_EPIDENET["epidenet"]["int8_kwargs"])
+    rng = np.random.default_rng(0)
+    name = proto.graph.input[0].name
+    shape = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    calib = [{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(CALIBRATION_SAMPLES)]
+    qproto = microtrain.quantize(proto, calib, progress=False)
+    qx = quantize_inputs(qproto, {name: rng.standard_normal(shape).astype(np.float32)})
+    qcm = microtrain.compile(qproto, "rv32imfc")
+    assert "mt_conv_s8" in (qcm.project_dir / "network.c").read_text()   # really the integer kernels
+    assert row.instructions == qcm.profile(qx).instructions
+    assert row.macs == qcm.report.macs > 0
+    assert (row.flash_bytes, row.ram_bytes) == (qcm.footprint.flash_bytes, qcm.footprint.ram_bytes)
+    assert f"| epidenet | rv32imfc | inference int8 | {row.instructions:,} |" in res.markdown()
 
 
 def test_bench_row_says_does_not_fit_with_numbers():
@@ -62,10 +86,10 @@ def test_bench_row_says_does_not_fit_with_numbers():
 
 
 def test_bench_cli_writes_files_and_rejects_unknown_names(tmp_path, capsys):
-    main(["bench", "--models", "eegnet", "--targets", "cortex-m4", "--modes", "inference int8",
+    main(["bench", "--models", "cct", "--targets", "cortex-m4", "--modes", "inference int8",
           "-o", str(tmp_path)])
     assert (tmp_path / "bench.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
-    assert INT8_NA in (tmp_path / "bench.md").read_text()
+    assert "| cct | cortex-m4 | inference int8 | " in (tmp_path / "bench.md").read_text()
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--models", "alexnet", "-o", str(tmp_path)])
     assert exc.value.code == 2

@@ -18,9 +18,13 @@ import numpy as np
 from .errors import BuildError, MicrotrainError
 
 # Small configurations, so the whole table runs in minutes under emulation.
+# int8_kwargs: the export for the int8 row when it differs (BatchNorm folds
+# into the conv; GroupNorm/LayerNorm-over-channels has no integer form).
 BENCH_MODELS: dict[str, dict] = {
-    "eegnet": dict(kwargs=dict(chans=4, samples=256, norm="layer"), classes=4),
-    "epidenet": dict(kwargs=dict(samples=500, norm="layer"), classes=11),
+    "eegnet": dict(kwargs=dict(chans=4, samples=256, norm="layer"), classes=4,
+                   int8_kwargs=dict(chans=4, samples=256, norm="batch")),
+    "epidenet": dict(kwargs=dict(samples=500, norm="layer"), classes=11,
+                     int8_kwargs=dict(samples=500, norm="batch")),
     "cct": dict(kwargs=dict(img_size=16, embed_dim=32, tokenizer_channels=(16, 32), layers=1, heads=2,
                             qkv="separate"), classes=10, lora_targets="*self_attn*"),
 }
@@ -29,7 +33,6 @@ STRATEGIES = ("full", "last-layer", "bias-only", "lora")
 MODES = ("inference fp32", "inference int8", *(f"train {s}" for s in STRATEGIES))
 COLUMNS = ("model", "target", "mode", "status", "instructions", "macs", "instructions_per_mac",
            "flash_bytes", "ram_bytes", "note")
-INT8_NA = "n/a (int8 not implemented)"
 
 
 @dataclass
@@ -133,6 +136,18 @@ def _model_proto(name: str, cfg: dict):
     return get_model(name).export(**cfg["kwargs"])
 
 
+def _int8_proto(name: str, cfg: dict, proto):
+    if "int8_kwargs" not in cfg:
+        return proto
+    from .models import get_model
+    return get_model(name).export(**cfg["int8_kwargs"])
+
+
+def _int8_note(cfg: dict) -> str:
+    diff = {k: v for k, v in cfg["int8_kwargs"].items() if cfg["kwargs"].get(k) != v}
+    return "int8 export: " + ", ".join(f"{k}={v}" for k, v in diff.items())
+
+
 def _inputs(graph_inputs: dict, rng) -> dict:
     return {n: rng.standard_normal(t.shape).astype(t.dtype) for n, t in graph_inputs.items()}
 
@@ -158,18 +173,49 @@ def _training_macs(trainer) -> int:
     return macs + (graph_macs(prog.apply) if prog.apply is not None else 0)
 
 
+CALIBRATION_SAMPLES = 8
+
+
+def quantize_for_bench(proto, seed: int = 0):
+    """The model quantized (microtrain.quantize, minmax, per channel) from
+    CALIBRATION_SAMPLES seeded standard-normal inputs, and float inputs for
+    the measured run (the reference models' inputs are normalized signals or
+    images, so N(0, 1) is their scale)."""
+    from .compiler import lower_to_graph
+    from .quantization import quantize
+    graph = lower_to_graph(proto)
+    types = {n: graph.types[n] for n in graph.inputs}
+    rng = np.random.default_rng(seed)
+    calib = [_inputs(types, rng) for _ in range(CALIBRATION_SAMPLES)]
+    return quantize(proto, calib, progress=False), _inputs(types, rng)
+
+
 def bench_inference(name: str, proto, target: str, seed: int = 0,
-                    timeline_dir: Optional[Path] = None) -> tuple[BenchRow, Optional[Path]]:
+                    timeline_dir: Optional[Path] = None, int8: bool = False) -> tuple[BenchRow, Optional[Path]]:
+    """One inference of the fp32 model, or with `int8` of the quantized one
+    (quantize_for_bench; int8 inputs from the same float inputs)."""
     from .compiler import compile as mt_compile
     from .targets import TargetFitError, get_target
-    row = BenchRow(name, get_target(target).name, "inference fp32")
+    row = BenchRow(name, get_target(target).name, "inference int8" if int8 else "inference fp32")
+    if int8:
+        from .quantization import quantize_inputs
+        try:
+            proto, float_inputs = quantize_for_bench(proto, seed)
+        except BuildError:
+            raise
+        except MicrotrainError as exc:      # an op the quantizer has no rule for
+            row.status = f"n/a: {str(exc)[:140]}".replace("|", "/")
+            return row, None
     try:
         cm = mt_compile(proto, target)
     except TargetFitError as exc:
         row.status = _fit_numbers(exc)
         return row, None
     rng = np.random.default_rng(seed)
-    inputs = _inputs({n: cm.graph.types[n] for n in cm.input_names}, rng)
+    if int8:
+        inputs = quantize_inputs(proto, float_inputs)
+    else:
+        inputs = _inputs({n: cm.graph.types[n] for n in cm.input_names}, rng)
     row.macs = cm.report.macs
     timeline = None
     if timeline_dir is not None:
@@ -252,7 +298,9 @@ def run_bench(models: Sequence[str] = tuple(BENCH_MODELS), targets: Sequence[str
                 bar.set_postfix_str(f"{name} {target} {mode}")
                 try:
                     if mode == "inference int8":
-                        row = BenchRow(name, get_target(target).name, mode, status=INT8_NA)
+                        row, _ = bench_inference(name, _int8_proto(name, cfg, proto), target, seed, int8=True)
+                        if "int8_kwargs" in cfg and row.status == "ok":
+                            row.note = "; ".join(x for x in (row.note, _int8_note(cfg)) if x)
                     elif mode == "inference fp32":
                         row, tl = bench_inference(name, proto, target, seed,
                                                   Path(timeline_dir) if timeline_dir else None)

@@ -70,3 +70,23 @@ def requant_c_args(ctx, mul_index: int, add_index: int) -> str:
     shift, lo, hi = requant_params(node)
     nmul, nadd = ctx.ins[mul_index].const.size, ctx.ins[add_index].const.size
     return (f"{ctx.inp(mul_index)}, {nmul}, {ctx.inp(add_index)}, {nadd}, {shift}, {lo}, {hi}")
+
+
+def s8_panel_bytes(k: int) -> int:
+    """Scratch of the int8 GEMM kernels (runtime/mt_int8_gemm.c,
+    mt_s8_panel_bytes): 4 columns of int16, k rounded up to a multiple of 4."""
+    return (int(k) + 3) // 4 * 4 * 4 * 2
+
+
+def s8_rows_layout(rows: np.ndarray) -> np.ndarray:
+    """The int8 row operand of the GEMM kernels (runtime/mt_int8_gemm.c),
+    re-laid out at compile time: rows (R, K) padded with zeros to multiples of
+    4, blocks of 4 rows, inside a block per group of 4 k the 4 rows' 4 bytes
+    side by side, each in the order k0 k2 k1 k3 (so that __sxtb16 yields
+    the pairs (k0, k1) and (k2, k3)). Flat int8."""
+    r, k = rows.shape
+    rp, kp = (r + 3) // 4 * 4, (k + 3) // 4 * 4
+    padded = np.zeros((rp, kp), np.int8)
+    padded[:r, :k] = rows
+    blocks = padded.reshape(rp // 4, 4, kp // 4, 4)[..., [0, 2, 1, 3]]
+    return blocks.transpose(0, 2, 1, 3).reshape(-1)

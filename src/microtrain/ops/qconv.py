@@ -5,8 +5,10 @@ fused requantization epilogue:
 (taps in the padding contribute 0, i.e. padding holds the zero point), then
 y = requant(acc) per output channel (ops/_quant.py). x, w int8; mul int32 and
 add int64 per output channel (bias and the output zero point live in add).
-Kernels (runtime/mt_int8_conv.c, no int32 buffer): mt_conv_s8_fast, or the
-plain mt_conv_s8 with MICROTRAIN_KERNELS=reference (bit-identical)."""
+Kernels (bit-identical): mt_conv_s8_gemm (runtime/mt_int8_gemm.c: im2col panel
+of 4 pixels in the op's scratch, register-blocked, __smlad on Cortex-M4/M7);
+depthwise (one output channel per group) mt_conv_s8_fast (mt_int8_conv.c);
+the plain mt_conv_s8 with MICROTRAIN_KERNELS=reference."""
 from __future__ import annotations
 
 import math
@@ -15,9 +17,10 @@ import numpy as np
 
 from ..ir import TensorType
 from ._common import size
-from ._quant import check_channel_vector, check_int8, requant_c_args, requant_params, requantize
+from ._quant import (check_channel_vector, check_int8, requant_c_args, requant_params, requantize,
+                     s8_panel_bytes, s8_rows_layout)
 from .conv import conv_geometry, tap_windows
-from .gemm import fast_kernels
+from .gemm import fast_kernels, value_shape
 from .registry import register
 
 
@@ -51,9 +54,34 @@ def _reference(node, args):
 
 def _lower(node, ctx):
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    kernel = "mt_conv_s8_fast" if fast_kernels() else "mt_conv_s8"
-    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())}, "
-            f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)});")
+    kernel = _kernel(geo, ctx.ins[1])
+    w, panel = ctx.inp(1), ""
+    if kernel == "mt_conv_s8_gemm":   # weights re-laid out for the kernel (a const copy)
+        wc = np.asarray(ctx.ins[1].const)
+        # reduction order (tap, input channel), as the kernel's im2col panel
+        wt = wc.reshape(wc.shape[0], wc.shape[1], -1).transpose(0, 2, 1)
+        rows = wt.reshape(geo.group, geo.out_channels // geo.group, -1)
+        w = ctx.table(np.concatenate([s8_rows_layout(g) for g in rows]), "int8_t")
+        panel = f", (int16_t *){ctx.scratch}"
+    return (f"{kernel}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "
+            f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)}{panel});")
+
+
+def _kernel(geo, w) -> str:
+    """The blocked GEMM kernel (im2col panel of a few pixels in scratch,
+    constant weights re-laid out) unless a group has a single output channel
+    (depthwise: the row-wise kernel) or the weights are computed at run time."""
+    if not fast_kernels():
+        return "mt_conv_s8"
+    gemm = geo.out_channels // geo.group >= 2 and getattr(w, "const", None) is not None
+    return "mt_conv_s8_gemm" if gemm else "mt_conv_s8_fast"
+
+
+def _scratch(node, ins, outs):
+    geo = conv_geometry(node, value_shape(ins[0]), value_shape(ins[1]))
+    if _kernel(geo, ins[1]) != "mt_conv_s8_gemm":
+        return 0
+    return s8_panel_bytes(geo.in_channels // geo.group * math.prod(geo.kernel))
 
 
 def _macs(node, ins, outs):
@@ -61,4 +89,4 @@ def _macs(node, ins, outs):
     return size(outs[0].shape) * int(w[1]) * math.prod(w[2:])
 
 
-register("mt.QConv", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+register("mt.QConv", infer=_infer, reference=_reference, lower=_lower, macs=_macs, scratch=_scratch)

@@ -4,8 +4,10 @@ requantization epilogue, numpy MatMul broadcasting over leading dims:
 then y = requant(acc) per output column j (the channel axis is the last).
 Gemm with a constant weight becomes QMatMul with b = W^T as (K, N) and the bias
 in add; attention's Q.K^T and P.V are QMatMul of two run-time tensors.
-Kernels (runtime/mt_int8_matmul.c): mt_matmul_s8_fast (4 columns per pass),
-or the plain mt_matmul_s8 with MICROTRAIN_KERNELS=reference (bit-identical);
+Kernels (bit-identical): mt_matmul_s8_gemm (runtime/mt_int8_gemm.c: 4 columns
+of B packed in the op's scratch, register-blocked, __smlad on Cortex-M4/M7) for
+m >= 4; mt_matmul_s8_fast (runtime/mt_int8_matmul.c, 4 columns per pass) for
+fewer rows; or the plain mt_matmul_s8 with MICROTRAIN_KERNELS=reference (bit-identical);
 the batch broadcast is a table of per-batch element offsets."""
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import numpy as np
 from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import size
-from ._quant import check_channel_vector, check_int8, requant_c_args, requant_params, requantize
-from .gemm import fast_kernels
+from ._quant import (check_channel_vector, check_int8, requant_c_args, requant_params, requantize,
+                     s8_panel_bytes, s8_rows_layout)
+from .gemm import fast_kernels, value_shape
 from .registry import broadcast_shape, register
 
 
@@ -62,11 +65,33 @@ def _lower(node, ctx):
     batch, m, k, n = _dims(node, a_shape, b_shape)
     a_off = batch_offsets(a_shape, batch, m, k)
     b_off = batch_offsets(b_shape, batch, k, n)
-    kernel = "mt_matmul_s8_fast" if fast_kernels() else "mt_matmul_s8"
-    return (f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {len(a_off)}, "
+    kernel = _kernel(m, ctx.ins[1])
+    b, panel = ctx.inp(1), ""
+    if kernel == "mt_matmul_s8_gemm":   # B^T re-laid out for the kernel (a const copy)
+        mats = np.asarray(ctx.ins[1].const).reshape(-1, k, n)
+        b = ctx.table(np.concatenate([s8_rows_layout(mt.T) for mt in mats]), "int8_t")
+        packed = (n + 3) // 4 * 4 * ((k + 3) // 4 * 4)
+        b_off = [off // (k * n) * packed for off in b_off]
+        panel = f", (int16_t *){ctx.scratch}"
+    return (f"{kernel}({ctx.inp(0)}, {b}, {ctx.out(0)}, {len(a_off)}, "
             f"{ctx.table(a_off)}, {ctx.table(b_off)}, {m}, {k}, {n}, "
             f"{int(node.attr('a_zero_point', 0))}, {int(node.attr('b_zero_point', 0))}, "
-            f"{requant_c_args(ctx, 2, 3)});")
+            f"{requant_c_args(ctx, 2, 3)}{panel});")
+
+
+def _kernel(m: int, b) -> str:
+    """The blocked GEMM kernel (rows of A packed in scratch, constant B
+    re-laid out) when B is constant and A has enough rows to amortize the
+    packing; 4 columns per pass otherwise."""
+    if not fast_kernels():
+        return "mt_matmul_s8"
+    gemm = m >= 3 and getattr(b, "const", None) is not None
+    return "mt_matmul_s8_gemm" if gemm else "mt_matmul_s8_fast"
+
+
+def _scratch(node, ins, outs):
+    batch, m, k, n = _dims(node, value_shape(ins[0]), value_shape(ins[1]))
+    return s8_panel_bytes(k) if _kernel(m, ins[1]) == "mt_matmul_s8_gemm" else 0
 
 
 def _macs(node, ins, outs):
@@ -74,4 +99,4 @@ def _macs(node, ins, outs):
     return size(outs[0].shape) * k
 
 
-register("mt.QMatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs)
+register("mt.QMatMul", infer=_infer, reference=_reference, lower=_lower, macs=_macs, scratch=_scratch)

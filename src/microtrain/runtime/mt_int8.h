@@ -66,6 +66,25 @@ void mt_matmul_s8_fast(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT b,
                        const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                        int32_t shift, int32_t lo, int32_t hi);
 
+/* Register-blocked GEMM kernels (runtime/mt_int8_gemm.c), bit-identical to
+ * mt_conv_s8 / mt_matmul_s8, for constant weights: `wpk` is the conv weight
+ * per group, `bpk` B^T per batch matrix, re-laid out at compile time
+ * (ops/_quant.py s8_rows_layout; b_off in units of the packed matrices);
+ * `panel` is the op's scratch (mt_s8_panel_bytes(K), K = C/G * kernel volume
+ * or k) for a few im2col pixels / rows of A as int16. 4x4 int32 accumulator
+ * blocks, or 4x3 with dual 16-bit MACs (__smlad) where the core has the DSP
+ * extension (Cortex-M4/M7). */
+size_t mt_s8_panel_bytes(int32_t kk);
+void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
+                     const int32_t *geo, int32_t x_zp,
+                     const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                     int32_t shift, int32_t lo, int32_t hi, int16_t *panel);
+void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
+                       int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                       int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                       int32_t shift, int32_t lo, int32_t hi, int16_t *panel);
+
 /* op codes of mt_qbinary_s8 (keep in sync with ops/qeltwise.py) */
 enum { MT_QADD = 0, MT_QMUL = 1 };
 

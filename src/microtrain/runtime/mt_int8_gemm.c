@@ -1,0 +1,328 @@
+/* Register-blocked int8 GEMM core shared by mt_conv_s8_gemm (rows = output
+ * channels, columns = output pixels) and mt_matmul_s8_gemm (rows = columns
+ * of B, columns = rows of A). Bit-identical to the reference kernels: the
+ * same int32 sums in another order (integer addition is associative), then
+ * the same requantization.
+ *
+ * Rows: constant int8 weights re-laid out at compile time
+ * (ops/_quant.py s8_rows_layout): blocks of 4 rows, K padded with zeros to a
+ * multiple of 4, and inside a block for each group of 4 k the 4 rows' 4 bytes
+ * side by side (16 bytes), each row's bytes in the order k0 k2 k1 k3: one
+ * pointer with small immediate offsets; SXTB16 (bytes 0, 2) then yields
+ * the int16 pair (k0, k1) and SXTB16 of the word rotated by 8 (k2, k3). The
+ * weight table is byte-aligned: ARMv7E-M allows unaligned LDR.
+ * Columns: packed at run time into the scratch `panel` as int16 with the zero
+ * point subtracted (padding taps = 0, padded k = 0):
+ *   generic: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
+ *   DSP (Cortex-M4/M7): per group of 4 k and column c the 4 values in
+ *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
+ * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
+#include "mt_kernels.h"
+#if defined(__ARM_FEATURE_DSP)
+#define MT_S8_COLS 3
+#else
+#define MT_S8_COLS 4
+#endif
+
+size_t mt_s8_panel_bytes(int32_t kk)
+{
+  return (size_t)((kk + 3) & ~3) * 4 * sizeof(int16_t);
+}
+
+/* panel index of (k, c) */
+static inline size_t mt_s8_pos(int32_t k, int32_t c)
+{
+#if defined(__ARM_FEATURE_DSP)
+  return (size_t)(k >> 2) * (4 * MT_S8_COLS) + (size_t)c * 4 + (size_t)(k & 3);
+#else
+  return (size_t)k * 4 + (size_t)c;
+#endif
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* acc[r][c] for 2 rows (the row block's rows at byte offsets 0 and 4 of each
+ * 16-byte group) and 3 columns; kg = groups of 4 k. The loop body is
+ * assembly so that the 13 live values stay in registers: per group 2 + 6
+ * loads, 4 SXTB16, 12 SMLAD for 24 MACs. */
+static void mt_s8_kernel2(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc)
+{
+  int32_t a00 = 0, a01 = 0, a02 = 0, a10 = 0, a11 = 0, a12 = 0;
+  uint32_t wa, wb, ae, be, x;
+  int32_t n2;
+#define MT_S8_DSP_GROUP() __asm__("ldr %[wb], [%[wp], #4]\n\t" \
+            "ldr %[wa], [%[wp]], #16\n\t" \
+            "sxtb16 %[ae], %[wa]\n\t" \
+            "sxtb16 %[be], %[wb]\n\t" \
+            "sxtb16 %[wa], %[wa], ror #8\n\t" \
+            "sxtb16 %[wb], %[wb], ror #8\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a00], %[x], %[ae], %[a00]\n\t" \
+            "smlad %[a10], %[x], %[be], %[a10]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a00], %[x], %[wa], %[a00]\n\t" \
+            "smlad %[a10], %[x], %[wb], %[a10]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a01], %[x], %[ae], %[a01]\n\t" \
+            "smlad %[a11], %[x], %[be], %[a11]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a01], %[x], %[wa], %[a01]\n\t" \
+            "smlad %[a11], %[x], %[wb], %[a11]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a02], %[x], %[ae], %[a02]\n\t" \
+            "smlad %[a12], %[x], %[be], %[a12]\n\t" \
+            "ldr %[x], [%[xp]], #4\n\t" \
+            "smlad %[a02], %[x], %[wa], %[a02]\n\t" \
+            "smlad %[a12], %[x], %[wb], %[a12]" \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a10] "+r"(a10), [a11] "+r"(a11), \
+              [a12] "+r"(a12), [wp] "+r"(wp), [xp] "+r"(xp), [wa] "=&r"(wa), [wb] "=&r"(wb), \
+              [ae] "=&r"(ae), [be] "=&r"(be), [x] "=&r"(x) \
+            : \
+            : "memory");
+  /* two groups per loop trip: half the loop-control instructions */
+  for (n2 = kg >> 1; n2 > 0; n2--) {
+    MT_S8_DSP_GROUP();
+    MT_S8_DSP_GROUP();
+  }
+  if (kg & 1) MT_S8_DSP_GROUP();
+#undef MT_S8_DSP_GROUP
+  acc[0] = a00; acc[1] = a01; acc[2] = a02;
+  acc[4] = a10; acc[5] = a11; acc[6] = a12;
+}
+
+/* acc[4][4]: rows 0..3 of the block, columns 0..2 */
+static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][4])
+{
+  mt_s8_kernel2(wp, xp, kg, &acc[0][0]);
+  mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
+}
+#else
+#if defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
+#define MT_S8_RV32_ASM 1
+/* rv32im: one group of 4 k in asm blocks (GCC's allocator spills
+ * accumulators of the C version): 16 lh + 16 lb + 64 mul + 64 add for 64
+ * MACs; the caller steps xp by 16 halfwords and wp by 16 bytes. */
+#define MT_S8_RV32_GROUP(xp, wp) do { \
+  __asm__("lh %[x0], 0(%[xp])\n\t" "lh %[x1], 2(%[xp])\n\t" "lh %[x2], 4(%[xp])\n\t" "lh %[x3], 6(%[xp])\n\t" "lb %[w], 0(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 4(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 8(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 12(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 8(%[xp])\n\t" "lh %[x1], 10(%[xp])\n\t" "lh %[x2], 12(%[xp])\n\t" "lh %[x3], 14(%[xp])\n\t" "lb %[w], 2(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 6(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 10(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 14(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 16(%[xp])\n\t" "lh %[x1], 18(%[xp])\n\t" "lh %[x2], 20(%[xp])\n\t" "lh %[x3], 22(%[xp])\n\t" "lb %[w], 1(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 5(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 9(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 13(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  __asm__("lh %[x0], 24(%[xp])\n\t" "lh %[x1], 26(%[xp])\n\t" "lh %[x2], 28(%[xp])\n\t" "lh %[x3], 30(%[xp])\n\t" "lb %[w], 3(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 7(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
+  __asm__("lb %[w], 11(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 15(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
+  } while (0)
+#endif
+
+/* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns: per k 4
+ * weight + 4 panel loads feed 16 MACs (two instructions each on rv32im).
+ * GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
+ * and spill accumulators; it is off for this function. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][4])
+{
+  int32_t a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+  int32_t a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+  const int16_t *xend = xp + (size_t)kg * 16;
+  /* k = 4g + j: weight byte of row r at 4r + (0, 2, 1, 3)[j] */
+#define MT_S8_K(j, o)                                                                 \
+  do {                                                                                \
+    const int32_t x0 = xp[4 * j], x1 = xp[4 * j + 1], x2 = xp[4 * j + 2], x3 = xp[4 * j + 3]; \
+    int32_t v;                                                                        \
+    v = wp[o];      a00 += v * x0; a01 += v * x1; a02 += v * x2; a03 += v * x3;       \
+    v = wp[4 + o];  a10 += v * x0; a11 += v * x1; a12 += v * x2; a13 += v * x3;       \
+    v = wp[8 + o];  a20 += v * x0; a21 += v * x1; a22 += v * x2; a23 += v * x3;       \
+    v = wp[12 + o]; a30 += v * x0; a31 += v * x1; a32 += v * x2; a33 += v * x3;       \
+  } while (0)
+#if defined(MT_S8_RV32_ASM)
+  {
+    int32_t x0, x1, x2, x3, w, t;
+    for (; xp < xend; xp += 16, wp += 16) MT_S8_RV32_GROUP(xp, wp);
+  }
+#else
+  while (xp < xend) {
+    MT_S8_K(0, 0);
+    MT_S8_K(1, 2);
+    MT_S8_K(2, 1);
+    MT_S8_K(3, 3);
+    xp += 16;
+    wp += 16;
+  }
+#endif
+#undef MT_S8_K
+  acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02; acc[0][3] = a03;
+  acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12; acc[1][3] = a13;
+  acc[2][0] = a20; acc[2][1] = a21; acc[2][2] = a22; acc[2][3] = a23;
+  acc[3][0] = a30; acc[3][1] = a31; acc[3][2] = a32; acc[3][3] = a33;
+}
+#endif
+
+/* mt_requant1 with add already holding the rounding term; the same value:
+ * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
+static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
+                                   int32_t lo, int32_t hi)
+{
+  const int64_t v = (int64_t)acc * mul + add_r;
+  int32_t q;
+  if (shift >= 32) {
+    const int32_t h = (int32_t)mt_floor_shift(v, 32);
+    q = h >= 0 ? h >> (shift - 32) : ~((~h) >> (shift - 32));
+  } else {
+    const int64_t t = mt_floor_shift(v, shift);
+    q = t < lo ? lo : t > hi ? hi : (int32_t)t;
+  }
+  return (int8_t)(q < lo ? lo : q > hi ? hi : q);
+}
+
+typedef struct {
+  int32_t shift, lo, hi;
+  const int32_t *mul;
+  const int64_t *add;
+  int32_t nmul, nadd;
+} mt_s8_rq_t;
+
+static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
+{
+  return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
+}
+
+/* ---- convolution ---------------------------------------------------------- */
+
+/* One column's run of `n` reduction elements from k: x[ic * stride] - zp,
+ * or zeros when x is NULL (a tap in the padding). */
+static void mt_s8_fill(int16_t *panel, int32_t c, int32_t k, int32_t n, const int8_t *x, size_t stride,
+                       int32_t zp)
+{
+  int16_t *q = panel + mt_s8_pos(k, c);
+  int32_t i = 0;
+  if ((k & 3) == 0) {   /* whole groups of 4: fixed offsets */
+    const size_t gstep = mt_s8_pos(4, 0), o1 = mt_s8_pos(1, 0), o2 = mt_s8_pos(2, 0), o3 = mt_s8_pos(3, 0);
+    if (x != NULL) {
+      const int8_t *xi = x;
+      for (; i + 4 <= n; i += 4, q += gstep, xi += 4 * stride) {
+        q[0] = (int16_t)(xi[0] - zp);
+        q[o1] = (int16_t)(xi[stride] - zp);
+        q[o2] = (int16_t)(xi[2 * stride] - zp);
+        q[o3] = (int16_t)(xi[3 * stride] - zp);
+      }
+    } else
+      for (; i + 4 <= n; i += 4, q += gstep) q[0] = q[o1] = q[o2] = q[o3] = 0;
+  }
+  for (; i < n; i++)   /* unaligned start or tail */
+    panel[mt_s8_pos(k + i, c)] = (int16_t)(x != NULL ? x[(size_t)i * stride] - zp : 0);
+}
+
+/* im2col of output pixels p0..p0+npx-1 (flat over the output volume) of one
+ * group into the panel: x - x_zp, taps in the padding 0, unused columns and
+ * padded k 0. The reduction order is (tap, input channel) (the weights are
+ * laid out to match), so a tap's bounds test covers a run of cg values. */
+static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, int32_t npx,
+                             int32_t x_zp, int16_t *panel)
+{
+  const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
+  const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
+  const int32_t cg = geo[MT_CONV_C] / geo[MT_CONV_GROUP];
+  const int32_t kk = cg * ks[0] * ks[1] * ks[2], k4 = (kk + 3) & ~3;
+  const size_t in_plane = (size_t)in[0] * in[1] * in[2];
+  int32_t c, kd, kh, kw, k;
+  for (c = 0; c < MT_S8_COLS; c++) {
+    const size_t p = p0 + (size_t)(c < npx ? c : 0);
+    const int32_t ow = (int32_t)(p % (size_t)out[2]), oh = (int32_t)(p / (size_t)out[2] % (size_t)out[1]);
+    const int32_t od = (int32_t)(p / ((size_t)out[2] * out[1]));
+    k = 0;
+    for (kd = 0; kd < ks[0]; kd++) {
+      const int32_t id = od * st[0] - pd[0] + kd * dl[0];
+      for (kh = 0; kh < ks[1]; kh++) {
+        const int32_t ih = oh * st[1] - pd[1] + kh * dl[1];
+        const int row_in = c < npx && id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
+        for (kw = 0; kw < ks[2]; kw++, k += cg) {
+          const int32_t iw = ow * st[2] - pd[2] + kw * dl[2];
+          const int8_t *xt = row_in && iw >= 0 && iw < in[2] ? xg + ((size_t)id * in[1] + ih) * in[2] + iw : NULL;
+          mt_s8_fill(panel, c, k, cg, xt, in_plane, x_zp);
+        }
+      }
+    }
+    mt_s8_fill(panel, c, kk, k4 - kk, NULL, 0, 0);
+  }
+}
+
+void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
+                     const int32_t *geo, int32_t x_zp,
+                     const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                     int32_t shift, int32_t lo, int32_t hi, int16_t *panel)
+{
+  const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
+  const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
+  const int32_t cg = C / G, mg = M / G, kk = cg * ks[0] * ks[1] * ks[2], k4 = (kk + 3) & ~3;
+  const size_t in_plane = (size_t)in[0] * in[1] * in[2];
+  const size_t out_plane = (size_t)out[0] * out[1] * out[2];
+  const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
+  mt_s8_rq_t rq;
+  int32_t nb, g, r0, r, c, acc[4][4];
+  size_t p0;
+  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+  for (nb = 0; nb < N; nb++)
+    for (g = 0; g < G; g++) {
+      const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
+      int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
+      for (p0 = 0; p0 < out_plane; p0 += MT_S8_COLS) {
+        const int32_t npx = out_plane - p0 < MT_S8_COLS ? (int32_t)(out_plane - p0) : MT_S8_COLS;
+        mt_s8_conv_panel(xg, geo, p0, npx, x_zp, panel);
+        for (r0 = 0; r0 < mg; r0 += 4) {
+          const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
+          mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
+          for (r = 0; r < nr; r++) {
+            const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
+            const int64_t ar = mt_s8_add_r(&rq, oc);
+            int8_t *yo = yg + (size_t)(r0 + r) * out_plane + p0;
+            for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+          }
+        }
+      }
+    }
+}
+
+/* ---- matrix product ------------------------------------------------------- */
+
+void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
+                       int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                       int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                       int32_t shift, int32_t lo, int32_t hi, int16_t *panel)
+{
+  const int32_t k4 = (k + 3) & ~3;
+  const size_t block_bytes = (size_t)4 * k4;
+  mt_s8_rq_t rq;
+  int32_t bi, i0, j0, c, r, t, acc[4][4];
+  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+  for (bi = 0; bi < batch; bi++) {
+    const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
+    int8_t *yb = y + (size_t)bi * m * n;
+    for (i0 = 0; i0 < m; i0 += MT_S8_COLS) {
+      const int32_t ni = m - i0 < MT_S8_COLS ? m - i0 : MT_S8_COLS;
+      int32_t rowsum[MT_S8_COLS];
+      /* panel = rows i0.. of A minus a_zp; rowsum for the b_zp correction:
+       * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
+      for (c = 0; c < MT_S8_COLS; c++) {
+        const int8_t *ar = c < ni ? ab + (size_t)(i0 + c) * k : NULL;
+        int32_t s = 0;
+        mt_s8_fill(panel, c, 0, k, ar, 1, a_zp);
+        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
+        if (ar != NULL && b_zp != 0)
+          for (t = 0; t < k; t++) s += ar[t];
+        rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
+      }
+      for (j0 = 0; j0 < n; j0 += 4) {
+        const int32_t nj = n - j0 < 4 ? n - j0 : 4;
+        mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
+        for (r = 0; r < nj; r++) {
+          const int32_t j = j0 + r, mc = mul[nmul > 1 ? j : 0];
+          const int64_t ar = mt_s8_add_r(&rq, j);
+          for (c = 0; c < ni; c++)
+            yb[(size_t)(i0 + c) * n + j] = mt_s8_requant(acc[r][c] - rowsum[c], mc, ar, shift, lo, hi);
+        }
+      }
+    }
+  }
+}

@@ -261,10 +261,10 @@ class _TorchMHA(torch.nn.Module):
         return self.attn(x, x, x, need_weights=False)[0]
 
 
-@pytest.fixture(scope="module")
-def torch_mha():
+@pytest.fixture(scope="module", params=[2, 4], ids=["2heads", "4heads"])
+def torch_mha(request):
     torch.manual_seed(0)
-    net = _TorchMHA(32, 2).eval()
+    net = _TorchMHA(32, request.param).eval()
     fmodel = microtrain.from_torch(net, torch.zeros(1, 16, 32))
     calib = np.random.default_rng(0).standard_normal((8, 16, 32)).astype(np.float32)
     return net, fmodel, microtrain.quantize(fmodel, calib, softmax="ita", progress=False)

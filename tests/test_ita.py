@@ -250,3 +250,68 @@ def test_cosim_counts_equal_qemu_counts_on_the_same_firmware(block):
     assert m[-1] - m[0] == prof.instructions
     assert [m[2 + 2 * i] - m[1 + 2 * i] for i in range(len(prof.layers))] == [r.instructions for r in prof.layers]
     assert run.exit_code == 0 and run.files["out.bin"] == cm.run({"input": x})["output"].tobytes()
+
+
+class _TorchMHA(torch.nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+@pytest.fixture(scope="module", params=[2, 4], ids=["2heads", "4heads"])
+def torch_mha(request):
+    torch.manual_seed(0)
+    net = _TorchMHA(32, request.param).eval()
+    fmodel = microtrain.from_torch(net, torch.zeros(1, 16, 32))
+    calib = np.random.default_rng(0).standard_normal((8, 16, 32)).astype(np.float32)
+    return net, fmodel, microtrain.quantize(fmodel, calib, softmax="ita", progress=False)
+
+
+def test_commuting_the_q_and_k_scales_keeps_the_float_model(torch_mha):
+    """nn.MultiheadAttention's Mul on q and on k become one Mul on the scores;
+    the float golden model (checked against torch here) does not change."""
+    from microtrain.compiler import lower_to_graph
+    from microtrain.golden import interpret
+    from microtrain.passes.commute_qk_scale import commute_qk_scale
+    net, fmodel, _ = torch_mha
+    g = lower_to_graph(fmodel)
+    moved = commute_qk_scale(g)
+    ops = lambda graph: [n.op for n in graph.nodes]
+    assert ops(g).count("Mul") == 2 and ops(moved).count("Mul") == 1
+    scale = next(n for n in moved.nodes if n.op == "Mul")
+    assert scale.inputs[0] == next(n for n in moved.nodes if n.op == "MatMul" and
+                                   not any(i in moved.constants for i in n.inputs)).outputs[0]
+    x = np.random.default_rng(1).standard_normal((1, 16, 32)).astype(np.float32)
+    want = net(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(interpret(moved, {"input": x})["output"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_multihead_attention_runs_on_ita_and_on_cpu_bit_exact(torch_mha):
+    """nn.MultiheadAttention (batch_first, fused in_proj split by Gather, q and
+    k scaled apart): quantizes (int8 close to torch), is one block, offloaded
+    on rv32imc+ita and CPU kernels on rv32imc, both bit-exact."""
+    from microtrain.quantization import dequantize_outputs
+    net, _, qmodel = torch_mha
+    xf = np.random.default_rng(2).standard_normal((1, 16, 32)).astype(np.float32)
+    x = quantize_inputs(qmodel, {"input": xf})
+    want = net(torch.from_numpy(xf)).detach().numpy()
+    got = dequantize_outputs(qmodel, microtrain.reference(qmodel, x))["output"]
+    # ITA's fixed logit scale limits accuracy here (max error ~20% of the peak, as without the commute)
+    assert np.mean(np.abs(got - want)) < 0.1 * np.max(np.abs(want))
+    for target in ("rv32imc+ita", "rv32imc"):
+        cm = microtrain.compile(qmodel, target)
+        ops = [n.op for n in cm.graph.nodes]
+        rows = cm.report.table().splitlines()[1:]
+        if target == "rv32imc+ita":   # the whole block, Gather split included, is one ITA job list
+            assert ops.count("mt.ITAMHSA") == 1 and "Gather" not in ops and "mt.QMatMul" not in ops, ops
+            assert [r.endswith(" ita") for r in rows].count(True) == 1, rows
+        else:                          # CPU kernels: the int8 ops as quantized (Gather, QMatMul, ITASoftmax)
+            assert "mt.ITAMHSA" not in ops and {"Gather", "mt.QMatMul", "mt.ITASoftmax"} <= set(ops), ops
+            assert not any(r.endswith(" ita") for r in rows), rows
+        for seed in (2, 3):
+            xi = np.random.default_rng(seed).integers(-128, 128, (1, 16, 32)).astype(np.int8)
+            np.testing.assert_array_equal(cm.run({"input": xi})["output"],
+                                          microtrain.reference(qmodel, {"input": xi})["output"])

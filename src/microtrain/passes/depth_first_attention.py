@@ -199,9 +199,11 @@ def depth_first_attention(graph: Graph, *, block_rows: int = DEFAULT_BLOCK_ROWS,
 # ---- int8: the whole block (projections + core) -> mt.QMHSA -----------------------
 
 VIEWS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity")
-# Backwards from q/k/v to their projection, constant Slices too (a fused qkv
-# Linear, CCT's default): probing finds each head's columns of the fused W.
-PROJECTION_VIEWS = VIEWS + ("Slice",)
+# Backwards from q/k/v to their projection, constant Slices and Gathers too (a
+# fused qkv Linear: CCT slices it, nn.MultiheadAttention gathers from it):
+# probing finds each head's columns of the fused W.
+SPLITS = ("Slice", "Gather")
+PROJECTION_VIEWS = VIEWS + SPLITS
 
 
 def _run_views(g: Graph, views: list[Node], x: np.ndarray) -> np.ndarray:
@@ -220,8 +222,8 @@ def _int8_projection(g: Graph, t: str):
         step = producers[cur]
         views.insert(0, step)
         cur = step.inputs[0]
-        # a fused qkv projection feeds three Slices (checked to be this block's in _fuse_int8_block)
-        shared_by_slices = step.op == "Slice" and all(u.op == "Slice" for u in users.get(cur, []))
+        # a fused qkv projection feeds three splits (checked to be this block's in _fuse_int8_block)
+        shared_by_slices = step.op in SPLITS and all(u.op == step.op for u in users.get(cur, []))
         if (len(users.get(cur, [])) != 1 and not shared_by_slices) or cur in g.outputs:
             return None
     node = producers.get(cur)
@@ -241,10 +243,10 @@ def _int8_projection(g: Graph, t: str):
 def _columns(g: Graph, views, proj_out: str, token_axis: int):
     """For the tensor the views make from proj_out (1, S, N): col[h, p] of
     each head element, checking tokens map to tokens; None otherwise."""
-    shape = g.types[proj_out].shape
-    if len(shape) < 2 or int(np.prod(shape[:-2], dtype=np.int64)) != 1:
+    shape = g.types[proj_out].shape     # tokens: every row, (S, 1, N) as well as (1, S, N)
+    if len(shape) < 2:
         return None
-    s, n = shape[-2:]
+    s, n = int(np.prod(shape[:-1], dtype=np.int64)), shape[-1]
     idx = _run_views(g, views, np.arange(s * n, dtype=np.float64).reshape(shape)).astype(np.int64)
     idx = np.moveaxis(idx, token_axis, -2)
     idx = idx.reshape(-1, idx.shape[-2], idx.shape[-1])          # (H, S, P)
@@ -291,14 +293,14 @@ def _fuse_int8_block(g: Graph, att: Node, always: bool = False):
     in_block = {id(v) for p in parts for v in p[0]}
     if any(id(u) not in in_block for p in parts for v in p[0] for u in users.get(v.inputs[0], [])):
         return None                 # a shared (fused) projection read outside this block
-    if any(v.op == "Slice" and any(i and i not in g.constants for i in v.inputs[1:])
+    if any(v.op in SPLITS and any(i and i not in g.constants for i in v.inputs[1:])
            for p in parts for v in p[0]):
         return None
     x = parts[0][1].inputs[0]
-    xshape = g.types[x].shape
-    if len(xshape) < 2 or int(np.prod(xshape[:-2], dtype=np.int64)) != 1:
+    xshape = g.types[x].shape          # the projections are per row: all leading axes are tokens
+    if len(xshape) < 2:
         return None
-    s, e = xshape[-2:]
+    s, e = int(np.prod(xshape[:-1], dtype=np.int64)), xshape[-1]
     cols = [_columns(g, p[0], p[3], axis) for p, axis in zip(parts, (-2, -1, -2))]
     if any(c is None for c in cols):
         return None

@@ -38,6 +38,8 @@ def quantize(model: ModelLike, calibration: Calibration, *, method: str = "minma
     MACs (passes/fwsa.py), so the fused E x E matrices are calibrated and
     quantized as weights of their own."""
     from ..compiler import lower_to_graph
+    from ..passes.commute_qk_scale import commute_qk_scale
+    from ..passes.infer import infer_and_fold
     if method not in METHODS:
         raise MicrotrainError(f"method={method!r} is not a calibration method; use one of {', '.join(METHODS)}")
     for key, value, allowed in (("softmax", softmax, SOFTMAX), ("gelu", gelu, GELU),
@@ -46,7 +48,8 @@ def quantize(model: ModelLike, calibration: Calibration, *, method: str = "minma
             raise MicrotrainError(f"{key}={value!r} is not supported; use one of {', '.join(allowed)}")
     if not 50.0 < percentile <= 100.0:
         raise MicrotrainError(f"percentile={percentile} must be in (50, 100]")
-    graph = lower_to_graph(model, input_shapes, fwsa=fwsa)
+    # nn.MultiheadAttention scales q and k apart: one scores scale instead
+    graph = infer_and_fold(commute_qk_scale(lower_to_graph(model, input_shapes, fwsa=fwsa)))
     batches = calibration_batches(graph, calibration)
     calib = calibrate(graph, batches, method, percentile, progress)
     qgraph, params = quantize_graph(graph, calib, dict(per_channel=per_channel, softmax=softmax,

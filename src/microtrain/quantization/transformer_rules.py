@@ -136,3 +136,19 @@ def _register_slice():
 
 
 _register_slice()
+
+
+def _register_constant_gather():
+    """Gather with constant indices (nn.MultiheadAttention's split of its fused
+    in_proj output) is data movement too: mt_gather copies bytes of any dtype."""
+    from .op_rules import _same_scale
+
+    @quantizer("Gather")
+    def _gather(node, act, ctx: QuantCtx):
+        if node.inputs[1] not in ctx.graph.constants:
+            raise QuantizationError(f"{node_label(node)}: only a Gather with constant indices has an "
+                                    "integer form; make the indices a constant")
+        _same_scale(node, act, ctx)
+
+
+_register_constant_gather()

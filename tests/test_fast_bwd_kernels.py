@@ -83,6 +83,7 @@ def close(got, want, label):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * scale, err_msg=label)
 
 
+@pytest.mark.host_only("calls the kernels through ctypes in a host shared library")
 @pytest.mark.parametrize("nsp", [1, 2])
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_forward_fma_matches_reference_and_torch(lib, nsp, depthwise):
@@ -104,6 +105,7 @@ def test_forward_fma_matches_reference_and_torch(lib, nsp, depthwise):
         close(fma, torch_conv(x, w, b, attrs, nsp), label)
 
 
+@pytest.mark.host_only("calls the kernels through ctypes in a host shared library")
 @pytest.mark.parametrize("nsp", [1, 2])
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_weight_gradient_fma_matches_reference_and_torch(lib, nsp, depthwise):
@@ -131,6 +133,7 @@ def test_weight_gradient_fma_matches_reference_and_torch(lib, nsp, depthwise):
         close(fma, wt.grad.numpy(), label)
 
 
+@pytest.mark.host_only("calls the kernels through ctypes in a host shared library")
 @pytest.mark.parametrize("nsp", [1, 2])
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_input_gradient_fma_matches_reference_and_torch(lib, nsp, depthwise):

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 # does not name a target builds for it (the same assertions and tolerances then
 # check the firmware's results under QEMU). Tests that name a target keep it;
 # tests that only make sense on the host are marked `host_only` (docs/targets.md).
-TEST_TARGET = os.environ.get("MICROTRAIN_TEST_TARGET", "host")
+from suite_target import TEST_TARGET  # noqa: E402
 
 
 def pytest_configure(config):

@@ -31,6 +31,9 @@ def pytest_configure(config):
     assert "target" in trainer.compile_training.__kwdefaults__
     trainer.compile_training.__kwdefaults__["target"] = TEST_TARGET
     TARGETS[TEST_TARGET] = _suite_board(TARGETS[TEST_TARGET])
+    # A soft-float CCT training step on rv32imc runs longer than the default 60 s
+    # emulator timeout on a loaded 2-core machine.
+    os.environ.setdefault("MICROTRAIN_RUN_TIMEOUT", "600")
 
 
 # Memory of the board the suite runs on: the test models are sized for the

@@ -26,10 +26,12 @@ def kernel_calls(cm) -> list[str]:
     return re.findall(r"\b(mt_[a-z0-9_]+)\(", text)
 
 
-def compile_reference(model, monkeypatch, target="host"):
+def compile_reference(model, monkeypatch, target=None):
+    """The same model with the reference kernels, for `target` (default: the
+    suite's target, as check_model compiles the fast one)."""
     with monkeypatch.context() as m:
         m.setenv(KERNELS_ENV, "reference")
-        return microtrain.compile(model, target)
+        return microtrain.compile(model, target) if target else microtrain.compile(model)
 
 
 def check_fast_vs_reference(model, inputs, monkeypatch, want_kernel: str, count: int):

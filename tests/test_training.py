@@ -153,6 +153,7 @@ def test_training_errors():
         tr.step(X[:, :5], Y)
 
 
+@pytest.mark.host_only("builds the host C project with its Makefile and train_main.c")
 def test_training_project_builds_with_make(tmp_path):
     import subprocess
     model = microtrain.from_torch(mlp(), torch.zeros(1, 12))
@@ -187,6 +188,7 @@ def test_recompute_gives_identical_training_and_frees_the_activation():
     assert ln_output_end(rec) < ln_output_end(plain)
 
 
+@pytest.mark.host_only("CLI output format; `microtrain train` runs the host build")
 def test_cli_train_prints_table_and_exports(tmp_path):
     import subprocess
     import sys

@@ -277,7 +277,8 @@ def _grad_w_lower(node, ctx):
     require_float(node, ctx.ins, 0)
     require_float(node, ctx.ins, 1)
     geo = _grad_w_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
-    kernel = "mt_conv2d_f32_bwd_weight" if fma_kernels(geo) else "mt_conv_grad_weight_f32"
+    # the FMA kernel only where fmaf is one instruction (LowerCtx.fma; not rv32imc)
+    kernel = "mt_conv2d_f32_bwd_weight" if ctx.fma and fma_kernels(geo) else "mt_conv_grad_weight_f32"
     return f"{kernel}({ctx.inp(0)}, {ctx.inp(1)}, {ctx.out(0)}, {ctx.table(geo.table())});"
 
 

@@ -27,18 +27,8 @@ def train_digits_cnn(x, y, epochs=30, seed=0):
         nn.MaxPool2d(2),                                                 # 2x2
         nn.Conv2d(16, 32, 1), nn.ReLU(),                                 # pointwise
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(yt), generator=gen)
-        for i in range(0, len(yt), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-    return model.eval()
+    from microtrain.models import fit_classifier
+    return fit_classifier(model, x, y, epochs=epochs, lr=0.01, batch=64, seed=seed)
 
 
 def export(model, batch):

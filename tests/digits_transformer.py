@@ -40,17 +40,6 @@ def build_digits_transformer(seed=0, attention="cct"):
 
 
 def train_digits_transformer(x, y, epochs=40, seed=0, attention="cct"):
-    import torch
-    from torch import nn
-    model = build_digits_transformer(seed, attention)
-    opt = torch.optim.Adam(model.parameters(), lr=0.005)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(yt), generator=gen)
-        for i in range(0, len(yt), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-            opt.step()
-    return model.eval()
+    from microtrain.models import fit_classifier
+    return fit_classifier(build_digits_transformer(seed, attention), x, y, epochs=epochs, lr=0.005,
+                          batch=64, seed=seed)

@@ -48,6 +48,26 @@ def count_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def fit_classifier(model, x, y, *, epochs: int, lr: float, batch: int, seed: int = 0):
+    """Adam + cross-entropy on numpy arrays (x float32, y int64 labels), in
+    shuffled mini-batches drawn from a generator seeded with `seed`; returns
+    the model in eval mode. The one training loop of the digits models."""
+    import torch
+    from torch import nn
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(yt), generator=gen)
+        for i in range(0, len(yt), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+    return model.eval()
+
+
 def export_module(module, shape: Sequence[int], path: Union[str, os.PathLike, None] = None):
     """Export `module` at the fixed input `shape` with `microtrain.from_torch`
     (eval mode, input `input`, output `output`, `for_training=True`)."""

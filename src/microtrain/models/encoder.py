@@ -76,16 +76,5 @@ def export(path: Union[str, os.PathLike, None] = None, batch: int = 1, seed: int
 
 def train(x, y, epochs: int = 10, seed: int = 0, lr: float = 0.002, **kwargs) -> nn.Module:
     """Adam on images x (N, 1, 8, 8) float32 in [0, 1], labels y (N,)."""
-    model = build(seed, **kwargs)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(yt), generator=gen)
-        for i in range(0, len(yt), 32):
-            idx = perm[i:i + 32]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-            opt.step()
-    return model.eval()
+    from . import fit_classifier
+    return fit_classifier(build(seed, **kwargs), x, y, epochs=epochs, lr=lr, batch=32, seed=seed)

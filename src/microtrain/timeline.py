@@ -35,16 +35,27 @@ class MemoryTimeline:
                 in enumerate(zip(self.steps, self.ops, self.live_bytes, self.arena_top))]
 
 
+def live_bytes_by(plan, steps: int, key) -> dict:
+    """Bytes of arena buffers alive at each of `steps` steps, summed per
+    `key(buffer)` (e.g. a memory category): {key: [bytes per step]}. A
+    buffer is alive from the step that writes it to its last reader."""
+    out: dict = {}
+    for b in plan.buffers:
+        row = out.setdefault(key(b), [0] * steps)
+        for step in range(b.start, min(b.end, steps - 1) + 1):
+            row[step] += b.size
+    return out
+
+
 def timeline_of_plan(graph, plan, title: str = "") -> MemoryTimeline:
     """Per-step live bytes and arena top of `plan` over `graph`'s nodes. A
     buffer is alive from the step that writes it to its last reader (its
     planned lifetime); scratch buffers only at their node's step."""
     n = len(graph.nodes)
-    live = [0] * n
+    live = live_bytes_by(plan, n, lambda b: None).get(None, [0] * n)
     top = [0] * n
     for b in plan.buffers:
         for step in range(b.start, min(b.end, n - 1) + 1):
-            live[step] += b.size
             top[step] = max(top[step], b.offset + b.size)
     return MemoryTimeline([nd.name for nd in graph.nodes], [nd.op for nd in graph.nodes], live, top,
                           plan.arena_bytes, plan.lower_bound_bytes, title)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..targets import TargetFitError
+from ..timeline import live_bytes_by
 from ..training.memory import CATEGORIES, _category
 
 ARENA_CATEGORIES = ("activations", "gradients", "scratch")
@@ -31,9 +32,9 @@ class Timeline:
 def memory_timeline(trainer) -> Timeline:
     program, plan = trainer.program, trainer.plans.micro
     steps = max(len(program.micro.nodes), 1)
-    arena = {c: np.zeros(steps, np.int64) for c in ARENA_CATEGORIES}
-    for b in plan.buffers:
-        arena[_category(b.tensors)][b.start:b.end + 1] += b.size
+    live = live_bytes_by(plan, steps, lambda b: _category(b.tensors))
+    arena = {c: np.asarray(live.pop(c, [0] * steps), np.int64) for c in ARENA_CATEGORIES}
+    assert not live, f"arena buffers outside {ARENA_CATEGORIES}: {sorted(live)}"
     state = {c: 0 for c in CATEGORIES if c != "io"}    # static arrays ("gradients" here: accumulators)
     for name, arr in program.state_init.items():
         state[program.state_category(name)] += arr.nbytes

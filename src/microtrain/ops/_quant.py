@@ -90,3 +90,12 @@ def s8_rows_layout(rows: np.ndarray) -> np.ndarray:
     padded[:r, :k] = rows
     blocks = padded.reshape(rp // 4, 4, kp // 4, 4)[..., [0, 2, 1, 3]]
     return blocks.transpose(0, 2, 1, 3).reshape(-1)
+
+
+def s8_rows_table(ctx, layouts) -> str:
+    """The concatenated s8_rows_layout blocks as a C expression of type
+    `const int8_t *`, emitted as little-endian int32 words so that the table
+    is word-aligned (the Cortex-M kernel reads it with LDRD, which faults on
+    unaligned addresses). Every layout is a multiple of 16 bytes."""
+    flat = np.ascontiguousarray(np.concatenate(list(layouts)), dtype=np.int8)
+    return f"(const int8_t *){ctx.table(flat.view('<i4'), 'int32_t')}"

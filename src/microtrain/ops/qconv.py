@@ -18,7 +18,7 @@ import numpy as np
 from ..ir import TensorType
 from ._common import size
 from ._quant import (check_channel_vector, check_int8, requant_c_args, requant_params, requantize,
-                     s8_panel_bytes, s8_rows_layout)
+                     s8_panel_bytes, s8_rows_layout, s8_rows_table)
 from .conv import conv_geometry, tap_windows
 from .gemm import fast_kernels, value_shape
 from .registry import register
@@ -61,7 +61,7 @@ def _lower(node, ctx):
         # reduction order (tap, input channel), as the kernel's im2col panel
         wt = wc.reshape(wc.shape[0], wc.shape[1], -1).transpose(0, 2, 1)
         rows = wt.reshape(geo.group, geo.out_channels // geo.group, -1)
-        w = ctx.table(np.concatenate([s8_rows_layout(g) for g in rows]), "int8_t")
+        w = s8_rows_table(ctx, [s8_rows_layout(g) for g in rows])
         panel = f", (int16_t *){ctx.scratch}"
     return (f"{kernel}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "
             f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)}{panel});")

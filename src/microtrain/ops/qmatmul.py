@@ -17,7 +17,7 @@ from ..errors import ShapeError, node_label
 from ..ir import TensorType
 from ._common import size
 from ._quant import (check_channel_vector, check_int8, requant_c_args, requant_params, requantize,
-                     s8_panel_bytes, s8_rows_layout)
+                     s8_panel_bytes, s8_rows_layout, s8_rows_table)
 from .gemm import fast_kernels, value_shape
 from .registry import broadcast_shape, register
 
@@ -69,7 +69,7 @@ def _lower(node, ctx):
     b, panel = ctx.inp(1), ""
     if kernel == "mt_matmul_s8_gemm":   # B^T re-laid out for the kernel (a const copy)
         mats = np.asarray(ctx.ins[1].const).reshape(-1, k, n)
-        b = ctx.table(np.concatenate([s8_rows_layout(mt.T) for mt in mats]), "int8_t")
+        b = s8_rows_table(ctx, [s8_rows_layout(mt.T) for mt in mats])
         packed = (n + 3) // 4 * 4 * ((k + 3) // 4 * 4)
         b_off = [off // (k * n) * packed for off in b_off]
         panel = f", (int16_t *){ctx.scratch}"

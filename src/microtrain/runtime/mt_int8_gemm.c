@@ -41,59 +41,88 @@ static inline size_t mt_s8_pos(int32_t k, int32_t c)
 
 #if defined(__ARM_FEATURE_DSP)
 /* acc[r][c] for 2 rows (the row block's rows at byte offsets 0 and 4 of each
- * 16-byte group) and 3 columns; kg = groups of 4 k. The loop body is
- * assembly so that the 13 live values stay in registers: per group 2 + 6
- * loads, 4 SXTB16, 12 SMLAD for 24 MACs. */
-static void mt_s8_kernel2(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc)
-{
-  int32_t a00 = 0, a01 = 0, a02 = 0, a10 = 0, a11 = 0, a12 = 0;
-  uint32_t wa, wb, ae, be, x;
-  int32_t n2;
-#define MT_S8_DSP_GROUP() __asm__("ldr %[wb], [%[wp], #4]\n\t" \
-            "ldr %[wa], [%[wp]], #16\n\t" \
-            "sxtb16 %[ae], %[wa]\n\t" \
-            "sxtb16 %[be], %[wb]\n\t" \
-            "sxtb16 %[wa], %[wa], ror #8\n\t" \
-            "sxtb16 %[wb], %[wb], ror #8\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a00], %[x], %[ae], %[a00]\n\t" \
-            "smlad %[a10], %[x], %[be], %[a10]\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a00], %[x], %[wa], %[a00]\n\t" \
-            "smlad %[a10], %[x], %[wb], %[a10]\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a01], %[x], %[ae], %[a01]\n\t" \
-            "smlad %[a11], %[x], %[be], %[a11]\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a01], %[x], %[wa], %[a01]\n\t" \
-            "smlad %[a11], %[x], %[wb], %[a11]\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a02], %[x], %[ae], %[a02]\n\t" \
-            "smlad %[a12], %[x], %[be], %[a12]\n\t" \
-            "ldr %[x], [%[xp]], #4\n\t" \
-            "smlad %[a02], %[x], %[wa], %[a02]\n\t" \
-            "smlad %[a12], %[x], %[wb], %[a12]" \
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a10] "+r"(a10), [a11] "+r"(a11), \
-              [a12] "+r"(a12), [wp] "+r"(wp), [xp] "+r"(xp), [wa] "=&r"(wa), [wb] "=&r"(wb), \
-              [ae] "=&r"(ae), [be] "=&r"(be), [x] "=&r"(x) \
-            : \
-            : "memory");
-  /* two groups per loop trip: half the loop-control instructions */
-  for (n2 = kg >> 1; n2 > 0; n2--) {
-    MT_S8_DSP_GROUP();
-    MT_S8_DSP_GROUP();
-  }
-  if (kg & 1) MT_S8_DSP_GROUP();
+ * 16-byte group) and 3 columns; kg = groups of 4 k. A whole function in
+ * assembly: the 14 loop values (6 accumulators, 2 pointers, 2 weight words
+ * and their 2 sign-extended halves, one LDRD pair of panel words) take every
+ * register but sp and pc, so the loop bounds live on the stack. Per group
+ * 1 LDRD of weights + 4 SXTB16 + 3 LDRD of panel + 12 SMLAD = 20
+ * instructions for 24 MACs; 4 groups per loop trip, then single groups.
+ * LDRD needs word-aligned addresses: the weight table is emitted as int32
+ * words (ops/_quant.py s8_rows_table) and the panel is 4-byte aligned. */
+void mt_s8_dsp_2x3(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc);
+#define MT_S8_DSP_GROUP \
+  "ldrd r8, r9, [r0], #16\n\t"   /* row 0, row 1: k0 k2 k1 k3 bytes */ \
+  "sxtb16 r10, r8\n\t"           /* row 0 (k0, k1) */ \
+  "sxtb16 r8, r8, ror #8\n\t"    /* row 0 (k2, k3) */ \
+  "sxtb16 r11, r9\n\t" \
+  "sxtb16 r9, r9, ror #8\n\t" \
+  "ldrd r12, lr, [r1], #8\n\t"   /* column 0: (k0, k1), (k2, k3) */ \
+  "smlad r2, r12, r10, r2\n\t" \
+  "smlad r5, r12, r11, r5\n\t" \
+  "smlad r2, lr, r8, r2\n\t" \
+  "smlad r5, lr, r9, r5\n\t" \
+  "ldrd r12, lr, [r1], #8\n\t"   /* column 1 */ \
+  "smlad r3, r12, r10, r3\n\t" \
+  "smlad r6, r12, r11, r6\n\t" \
+  "smlad r3, lr, r8, r3\n\t" \
+  "smlad r6, lr, r9, r6\n\t" \
+  "ldrd r12, lr, [r1], #8\n\t"   /* column 2 */ \
+  "smlad r4, r12, r10, r4\n\t" \
+  "smlad r7, r12, r11, r7\n\t" \
+  "smlad r4, lr, r8, r4\n\t" \
+  "smlad r7, lr, r9, r7\n\t"
+__asm__(
+  "\t.syntax unified\n"
+  "\t.thumb\n"
+  "\t.section .text.mt_s8_dsp_2x3,\"ax\",%progbits\n"
+  "\t.align 2\n"
+  "\t.global mt_s8_dsp_2x3\n"
+  "\t.thumb_func\n"
+  "\t.type mt_s8_dsp_2x3, %function\n"
+  "mt_s8_dsp_2x3:\n\t"
+  "push {r3-r11, lr}\n\t"        /* r3 = acc, kept at [sp, #8] */
+  "sub sp, sp, #8\n\t"
+  "add r12, r2, r2, lsl #1\n\t"  /* a group is 24 panel bytes */
+  "add r12, r1, r12, lsl #3\n\t"
+  "str r12, [sp, #4]\n\t"        /* end of the panel */
+  "bic r2, r2, #3\n\t"
+  "add r2, r2, r2, lsl #1\n\t"
+  "add lr, r1, r2, lsl #3\n\t"
+  "str lr, [sp]\n\t"             /* end of the 4-group trips */
+  "movs r2, #0\n\tmovs r3, #0\n\tmovs r4, #0\n\t"
+  "movs r5, #0\n\tmovs r6, #0\n\tmovs r7, #0\n\t"
+  "cmp r1, lr\n\t"
+  "beq 2f\n"
+  "1:\n\t"
+  MT_S8_DSP_GROUP MT_S8_DSP_GROUP MT_S8_DSP_GROUP MT_S8_DSP_GROUP
+  "ldr r12, [sp]\n\t"
+  "cmp r1, r12\n\t"
+  "bne 1b\n"
+  "2:\n\t"
+  "ldr r12, [sp, #4]\n\t"
+  "cmp r1, r12\n\t"
+  "beq 4f\n"
+  "3:\n\t"
+  MT_S8_DSP_GROUP
+  "ldr r12, [sp, #4]\n\t"
+  "cmp r1, r12\n\t"
+  "bne 3b\n"
+  "4:\n\t"
+  "ldr r12, [sp, #8]\n\t"
+  "stm r12, {r2, r3, r4}\n\t"
+  "add r12, r12, #16\n\t"
+  "stm r12, {r5, r6, r7}\n\t"
+  "add sp, sp, #8\n\t"
+  "pop {r3-r11, pc}\n"
+  "\t.size mt_s8_dsp_2x3, .-mt_s8_dsp_2x3\n"
+  "\t.text\n");
 #undef MT_S8_DSP_GROUP
-  acc[0] = a00; acc[1] = a01; acc[2] = a02;
-  acc[4] = a10; acc[5] = a11; acc[6] = a12;
-}
 
 /* acc[4][4]: rows 0..3 of the block, columns 0..2 */
 static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][4])
 {
-  mt_s8_kernel2(wp, xp, kg, &acc[0][0]);
-  mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
+  mt_s8_dsp_2x3(wp, xp, kg, &acc[0][0]);
+  mt_s8_dsp_2x3(wp + 8, xp, kg, &acc[2][0]);
 }
 #else
 #if defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)

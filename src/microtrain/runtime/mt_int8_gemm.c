@@ -187,6 +187,97 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
 }
 #endif
 
+typedef struct {
+  int32_t shift, lo, hi;
+  const int32_t *mul;
+  const int64_t *add;
+  int32_t nmul, nadd;
+} mt_s8_rq_t;
+
+static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
+{
+  return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* Requantization, the same values as mt_requant1 (add_r holds the rounding
+ * term), in 32-bit pieces: v = acc * mul + add_r is one SMLAL into the
+ * preloaded pair (h, l), then per shift range
+ *   mode 2, shift >= 32: floor(v / 2^s) = h >> (s - 32) (always fits);
+ *   mode 1, 0 < s < 32:  q = low word of v >> s, which is the value unless
+ *                        t = v >> (s + 31) = h >> (s - 1) is not q's sign;
+ *   mode 0, s = 0:       q = l, t = h.
+ * GCC and Clang define >> of a negative int as arithmetic. The mode and
+ * whether the clamp is the full int8 range (one SSAT) are constants after
+ * inlining into mt_s8_store_as. */
+__attribute__((always_inline)) static inline int32_t mt_s8_rq32(int32_t acc, int32_t mul, int64_t add_r, int32_t shift, int32_t lo,
+                                 int32_t hi, const int mode, const int full)
+{
+  const int64_t v = (int64_t)acc * mul + add_r;
+  const int32_t h = (int32_t)(v >> 32);
+  int32_t q, t;
+  if (mode == 2) {
+    q = h >> (shift - 32);
+  } else {
+    q = mode == 1 ? (int32_t)(((uint32_t)v >> shift) | ((uint32_t)h << (32 - shift))) : (int32_t)v;
+    t = mode == 1 ? h >> (shift - 1) : h;
+    if (t != (q >> 31)) q = t < 0 ? INT32_MIN : INT32_MAX;
+  }
+  if (full) {
+    __asm__("ssat %0, #8, %1" : "=r"(q) : "r"(q));
+    return q;
+  }
+  return q < lo ? lo : q > hi ? hi : q;
+}
+
+__attribute__((always_inline)) static inline void mt_s8_store_as(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub,
+                                  int32_t ch0, const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs,
+                                  const int mode, const int full)
+{
+  /* locals: the int8 stores could alias *rq as far as the compiler knows */
+  const int32_t shift = rq->shift, lo = rq->lo, hi = rq->hi;
+  const int32_t *mul = rq->mul + (rq->nmul > 1 ? ch0 : 0);
+  const int64_t *add = rq->add + (rq->nadd > 1 ? ch0 : 0);
+  const int32_t mstep = rq->nmul > 1, astep = rq->nadd > 1;
+  const int64_t rnd = mode ? (int64_t)1 << (shift - 1) : 0;
+  int32_t r, c;
+  if (nc == MT_S8_COLS) {   /* whole column blocks: the columns written out */
+    const int32_t s0 = sub[0], s1 = sub[1], s2 = sub[2];
+    for (r = 0; r < nr; r++, y += rs) {
+      const int32_t mc = mul[r * mstep];
+      const int64_t ar = add[r * astep] + rnd;
+      y[0] = (int8_t)mt_s8_rq32(acc[r][0] - s0, mc, ar, shift, lo, hi, mode, full);
+      y[cs] = (int8_t)mt_s8_rq32(acc[r][1] - s1, mc, ar, shift, lo, hi, mode, full);
+      y[2 * cs] = (int8_t)mt_s8_rq32(acc[r][2] - s2, mc, ar, shift, lo, hi, mode, full);
+    }
+    return;
+  }
+  for (r = 0; r < nr; r++, y += rs) {
+    const int32_t mc = mul[r * mstep];
+    const int64_t ar = add[r * astep] + rnd;
+    for (c = 0; c < nc; c++)
+      y[(size_t)c * cs] = (int8_t)mt_s8_rq32(acc[r][c] - sub[c], mc, ar, shift, lo, hi, mode, full);
+  }
+}
+
+/* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
+ * r < nr, c < nc */
+static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
+                        const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
+{
+  const int mode = rq->shift >= 32 ? 2 : rq->shift > 0 ? 1 : 0;
+  const int full = rq->lo == -128 && rq->hi == 127;
+  /* specialized by shift range and clamp (one SSAT for the full int8 range) */
+  if (mode == 2) {
+    if (full) mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 2, 1);
+    else mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 2, 0);
+  } else if (mode == 1) {
+    if (full) mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 1, 1);
+    else mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 1, 0);
+  } else
+    mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 0, 0);
+}
+#else
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
 static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
@@ -204,17 +295,20 @@ static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int3
   return (int8_t)(q < lo ? lo : q > hi ? hi : q);
 }
 
-typedef struct {
-  int32_t shift, lo, hi;
-  const int32_t *mul;
-  const int64_t *add;
-  int32_t nmul, nadd;
-} mt_s8_rq_t;
-
-static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
+/* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
+ * r < nr, c < nc */
+static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
+                        const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
 {
-  return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
+  int32_t r, c;
+  for (r = 0; r < nr; r++) {
+    const int32_t mc = rq->mul[rq->nmul > 1 ? ch0 + r : 0];
+    const int64_t ar = mt_s8_add_r(rq, ch0 + r);
+    for (c = 0; c < nc; c++)
+      y[(size_t)r * rs + (size_t)c * cs] = mt_s8_requant(acc[r][c] - sub[c], mc, ar, rq->shift, rq->lo, rq->hi);
+  }
 }
+#endif
 
 /* ---- convolution ---------------------------------------------------------- */
 
@@ -288,7 +382,8 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, c, acc[4][4];
+  static const int32_t zero[4] = {0, 0, 0, 0};   /* no column correction */
+  int32_t nb, g, r0, acc[4][4];
   size_t p0;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
   for (nb = 0; nb < N; nb++)
@@ -301,12 +396,8 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
           mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
-          for (r = 0; r < nr; r++) {
-            const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
-            const int64_t ar = mt_s8_add_r(&rq, oc);
-            int8_t *yo = yg + (size_t)(r0 + r) * out_plane + p0;
-            for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
-          }
+          mt_s8_store((const int32_t (*)[4])acc, nr, npx, zero, g * mg + r0, &rq, yg + (size_t)r0 * out_plane + p0,
+                      out_plane, 1);
         }
       }
     }
@@ -323,7 +414,7 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][4];
+  int32_t bi, i0, j0, c, t, acc[4][4];
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
@@ -345,12 +436,7 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
-        for (r = 0; r < nj; r++) {
-          const int32_t j = j0 + r, mc = mul[nmul > 1 ? j : 0];
-          const int64_t ar = mt_s8_add_r(&rq, j);
-          for (c = 0; c < ni; c++)
-            yb[(size_t)(i0 + c) * n + j] = mt_s8_requant(acc[r][c] - rowsum[c], mc, ar, shift, lo, hi);
-        }
+        mt_s8_store((const int32_t (*)[4])acc, nj, ni, rowsum, j0, &rq, yb + (size_t)i0 * n + j0, 1, (size_t)n);
       }
     }
   }

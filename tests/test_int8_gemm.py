@@ -1,7 +1,8 @@
 """The register-blocked int8 GEMM kernels (runtime/mt_int8_gemm.c:
 mt_conv_s8_gemm, mt_matmul_s8_gemm) bit-exact with the numpy golden model
-over randomized shapes, on the host and under QEMU on cortex-m4 (the
-__smlad/__sxtb16 path) and rv32imc (the 4x4 blocked path). One firmware per
+over randomized shapes, on the host and under QEMU on cortex-m4 / cortex-m7 (the
+SXTB16/SMLAD assembly kernel and the 32-bit requantization) and rv32imc
+(the 4x4 blocked path). One firmware per
 target holds all the cases (one node each), so the emulator tests stay fast."""
 import numpy as np
 import onnx
@@ -64,7 +65,7 @@ def _model(seed=0):
     return m, feeds
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4", "rv32imc"])
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m7", "rv32imc"])
 def test_gemm_kernels_bit_exact(target):
     model, feeds = _model()
     cm = microtrain.compile(model, target)
@@ -76,3 +77,81 @@ def test_gemm_kernels_bit_exact(target):
         np.testing.assert_array_equal(got[name], want[name], err_msg=f"{target} {name}")
     inner = np.concatenate([((w > -128) & (w < 127)).ravel() for w in want.values()])
     assert inner.mean() > 0.3   # the requant is exercised, not saturating everything
+
+
+# Requantization and blocking edge cases of the GEMM kernels: (op, x shape,
+# w shape, attrs, shift, mul scale, lo, hi). mul ~ scale * 2^shift / acc_std:
+# the outputs' spread is about `scale` (inside the clamp range), and a huge one makes
+# acc * mul / 2^shift leave the int32 range (the kernels' saturation path).
+# Reduction lengths cover whole 4-group trips with and without tail groups and
+# K not a multiple of 4; rows / pixels leave partial blocks.
+EDGE_CASES = [
+    ("mt.QConv", (1, 7, 5, 4), (10, 7, 3, 3), dict(pads=[1, 1, 1, 1]), 0, 60, -128, 127),   # K = 63
+    ("mt.QConv", (1, 4, 4, 5), (7, 4, 3, 3), dict(pads=[1, 0, 1, 0]), 5, 50, -100, 110),   # K = 36
+    ("mt.QConv", (1, 9, 3, 3), (6, 9, 2, 2), dict(), 31, 60, 0, 127),                      # ReLU
+    ("mt.QConv", (1, 5, 4, 4), (9, 5, 1, 1), dict(), 32, 2, 0, 6),                         # ReLU6-style
+    ("mt.QConv", (1, 3, 6, 5), (5, 3, 3, 3), dict(pads=[0, 1, 0, 1]), 33, 60, -128, 127),
+    ("mt.QConv", (1, 8, 4, 4), (6, 8, 2, 1), dict(), 0, 1 << 36, -128, 127),             # int32 overflow
+    ("mt.QConv", (1, 8, 4, 4), (6, 8, 1, 2), dict(), 6, 1 << 36, -128, 127),             # int32 overflow
+    ("mt.QMatMul", (7, 50), (50, 11), dict(), 0, 60, -128, 127),                           # K = 50
+    ("mt.QMatMul", (5, 17), (17, 6), dict(), 12, 40, -90, 90),
+    ("mt.QMatMul", (4, 68), (68, 9), dict(), 32, 60, -128, 127),
+    ("mt.QMatMul", (8, 33), (33, 5), dict(), 39, 60, 0, 127),
+    ("mt.QMatMul", (6, 20), (20, 7), dict(), 3, 1 << 36, -128, 127),                     # int32 overflow
+]
+
+
+def _edge_model(seed=1):
+    rng = np.random.default_rng(seed)
+    nodes, inputs, outputs, inits, feeds, saturating = [], [], [], [], {}, []
+    for i, (op, xs, ws, attrs, shift, scale, lo, hi) in enumerate(EDGE_CASES):
+        small = shift < 8 and scale < 1000      # small shift, in range: small values
+        x = rng.integers(-3, 4, xs).astype(np.int8) if small else rand_s8(rng, xs)
+        w = rng.integers(-3, 4, ws).astype(np.int8) if small else rand_s8(rng, ws)
+        z = [int(rng.integers(-2, 3)) if small or scale > 1000 else int(rng.integers(-128, 128))
+             for _ in range(2)]
+        conv = op == "mt.QConv"
+        if conv:
+            taps, channels, z[1] = int(np.prod(ws[1:])), ws[0], 0
+            zp = dict(x_zero_point=z[0])
+        else:
+            taps, channels = xs[-1], ws[-1]
+            zp = dict(a_zero_point=z[0], b_zero_point=z[1] // 4)
+        sd = 2.0 if small else 74.0
+        acc_std = np.sqrt(taps * (sd * sd + z[0] ** 2) * (sd * sd + (z[1] // 4) ** 2))
+        per_channel = i % 2 == 0
+        mul = scale * 2.0 ** shift / acc_std * rng.uniform(0.7, 1.3, channels if per_channel else 1)
+        mul = np.clip(np.round(mul), 1, (1 << 31) - 1).astype(np.int32)
+        center = (lo + hi) // 2
+        spread = max(1, (hi - lo) // 25)
+        add = ((center + rng.integers(-spread, spread + 1, channels if per_channel else 1)) *
+               (1 << shift)).astype(np.int64)
+        names = [f"x{i}", f"w{i}", f"m{i}", f"a{i}"]
+        feeds[names[0]] = x
+        inputs.append(helper.make_tensor_value_info(names[0], onnx.TensorProto.INT8, x.shape))
+        inits.extend(numpy_helper.from_array(np.asarray(v), n) for v, n in zip((w, mul, add), names[1:]))
+        nodes.append(helper.make_node(op, names, [f"y{i}"], domain="microtrain", shift=shift, lo=lo, hi=hi,
+                                      **zp, **attrs))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", onnx.TensorProto.INT8, None))
+        saturating.append(scale > 1000)
+    g = helper.make_graph(nodes, "gemm_edges", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("microtrain", 1)])
+    m.ir_version = 8
+    return m, feeds, saturating
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m7", "rv32imc"])
+def test_gemm_requant_edges_bit_exact(target):
+    model, feeds, saturating = _edge_model()
+    cm = microtrain.compile(model, target)
+    source = (cm.project_dir / "network.c").read_text()
+    assert source.count("mt_conv_s8_gemm(") == 7 and source.count("mt_matmul_s8_gemm(") == 5
+    got, want = cm.run(feeds), cm.reference(feeds)
+    for i, (case, sat) in enumerate(zip(EDGE_CASES, saturating)):
+        name, (lo, hi) = f"y{i}", case[6:8]
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{target} case {i} {case[:5]}")
+        inner = ((want[name] > lo) & (want[name] < hi)).mean()
+        if sat:      # the overflow cases reach both clamp bounds
+            assert (want[name] == lo).any() and (want[name] == hi).any(), f"case {i}"
+        else:        # the requantization is exercised, not saturating everything
+            assert inner > 0.25, f"case {i}: only {inner:.2f} of the outputs inside ({lo}, {hi})"

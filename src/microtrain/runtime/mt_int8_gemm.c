@@ -192,11 +192,22 @@ typedef struct {
   const int32_t *mul;
   const int64_t *add;
   int32_t nmul, nadd;
+  int64_t rnd;        /* rounding term 2^(shift-1), 0 for shift 0 */
+  int32_t mode, full; /* shift range 0 / 1..31 / >= 32; clamp [-128, 127] */
 } mt_s8_rq_t;
+
+static void mt_s8_rq_init(mt_s8_rq_t *rq, const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                          int32_t shift, int32_t lo, int32_t hi)
+{
+  rq->shift = shift; rq->lo = lo; rq->hi = hi; rq->mul = mul; rq->add = add; rq->nmul = nmul; rq->nadd = nadd;
+  rq->rnd = shift > 0 ? (int64_t)1 << (shift - 1) : 0;
+  rq->mode = shift >= 32 ? 2 : shift > 0 ? 1 : 0;
+  rq->full = lo == -128 && hi == 127;
+}
 
 static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
 {
-  return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
+  return rq->add[rq->nadd > 1 ? ch : 0] + rq->rnd;
 }
 
 #if defined(__ARM_FEATURE_DSP)
@@ -230,53 +241,64 @@ __attribute__((always_inline)) static inline int32_t mt_s8_rq32(int32_t acc, int
   return q < lo ? lo : q > hi ? hi : q;
 }
 
-__attribute__((always_inline)) static inline void mt_s8_store_as(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub,
-                                  int32_t ch0, const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs,
-                                  const int mode, const int full)
+/* rows' requantization constants, the int8 stores could alias *rq */
+#define MT_S8_ROW_CONSTANTS                                                  \
+  const int32_t shift = rq->shift, lo = rq->lo, hi = rq->hi;                 \
+  const int32_t *mul = rq->mul + (rq->nmul > 1 ? ch0 : 0);                   \
+  const int64_t *add = rq->add + (rq->nadd > 1 ? ch0 : 0);                   \
+  const int32_t mstep = rq->nmul > 1, astep = rq->nadd > 1;                  \
+  const int64_t rnd = rq->rnd
+
+/* a whole 4 x 3 block; conv: columns are adjacent pixels (cs = 1) and there
+ * is no column correction; else (matmul) rows adjacent (rs = 1) */
+__attribute__((always_inline)) static inline void mt_s8_store_block(
+    const int32_t acc[4][4], const int32_t *sub, int32_t ch0, const mt_s8_rq_t *rq, int8_t *y, size_t stride,
+    const int mode, const int full, const int conv)
 {
-  /* locals: the int8 stores could alias *rq as far as the compiler knows */
-  const int32_t shift = rq->shift, lo = rq->lo, hi = rq->hi;
-  const int32_t *mul = rq->mul + (rq->nmul > 1 ? ch0 : 0);
-  const int64_t *add = rq->add + (rq->nadd > 1 ? ch0 : 0);
-  const int32_t mstep = rq->nmul > 1, astep = rq->nadd > 1;
-  const int64_t rnd = mode ? (int64_t)1 << (shift - 1) : 0;
-  int32_t r, c;
-  if (nc == MT_S8_COLS) {   /* whole column blocks: the columns written out */
-    const int32_t s0 = sub[0], s1 = sub[1], s2 = sub[2];
-    for (r = 0; r < nr; r++, y += rs) {
-      const int32_t mc = mul[r * mstep];
-      const int64_t ar = add[r * astep] + rnd;
-      y[0] = (int8_t)mt_s8_rq32(acc[r][0] - s0, mc, ar, shift, lo, hi, mode, full);
-      y[cs] = (int8_t)mt_s8_rq32(acc[r][1] - s1, mc, ar, shift, lo, hi, mode, full);
-      y[2 * cs] = (int8_t)mt_s8_rq32(acc[r][2] - s2, mc, ar, shift, lo, hi, mode, full);
-    }
-    return;
-  }
-  for (r = 0; r < nr; r++, y += rs) {
-    const int32_t mc = mul[r * mstep];
-    const int64_t ar = add[r * astep] + rnd;
-    for (c = 0; c < nc; c++)
-      y[(size_t)c * cs] = (int8_t)mt_s8_rq32(acc[r][c] - sub[c], mc, ar, shift, lo, hi, mode, full);
+  MT_S8_ROW_CONSTANTS;
+  const int32_t s0 = conv ? 0 : sub[0], s1 = conv ? 0 : sub[1], s2 = conv ? 0 : sub[2];
+  const size_t rs = conv ? stride : 1, cs = conv ? 1 : stride;
+  int32_t r;
+  for (r = 0; r < 4; r++, y += rs, mul += mstep, add += astep) {
+    const int32_t mc = *mul;
+    const int64_t ar = *add + rnd;
+    y[0] = (int8_t)mt_s8_rq32(acc[r][0] - s0, mc, ar, shift, lo, hi, mode, full);
+    y[cs] = (int8_t)mt_s8_rq32(acc[r][1] - s1, mc, ar, shift, lo, hi, mode, full);
+    y[2 * cs] = (int8_t)mt_s8_rq32(acc[r][2] - s2, mc, ar, shift, lo, hi, mode, full);
   }
 }
 
+#define MT_S8_STORE_BLOCK(conv)                                                                  \
+  do {                                                                                           \
+    if (rq->mode == 2 && rq->full) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 2, 1, conv);  \
+    else if (rq->mode == 2) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 2, 0, conv);         \
+    else if (rq->full) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 1, 1, conv);              \
+    else mt_s8_store_block(acc, sub, ch0, rq, y, stride, 1, 0, conv);                            \
+  } while (0)
+
 /* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
- * r < nr, c < nc */
+ * r < nr, c < nc (sub NULL: no column correction); whole blocks (shift > 0) through the specialized copies */
 static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
                         const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
 {
-  const int mode = rq->shift >= 32 ? 2 : rq->shift > 0 ? 1 : 0;
-  const int full = rq->lo == -128 && rq->hi == 127;
-  /* specialized by shift range and clamp (one SSAT for the full int8 range) */
-  if (mode == 2) {
-    if (full) mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 2, 1);
-    else mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 2, 0);
-  } else if (mode == 1) {
-    if (full) mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 1, 1);
-    else mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 1, 0);
-  } else
-    mt_s8_store_as(acc, nr, nc, sub, ch0, rq, y, rs, cs, 0, 0);
+  int32_t r, c;
+  if (nr == 4 && nc == MT_S8_COLS && rq->mode > 0) {
+    const size_t stride = cs == 1 ? rs : cs;
+    if (cs == 1 && sub == NULL) MT_S8_STORE_BLOCK(1);
+    else MT_S8_STORE_BLOCK(0);
+    return;
+  }
+  {
+    MT_S8_ROW_CONSTANTS;
+    const int mode = rq->mode, full = rq->full;
+    for (r = 0; r < nr; r++, y += rs, mul += mstep, add += astep)
+      for (c = 0; c < nc; c++)
+        y[(size_t)c * cs] = (int8_t)mt_s8_rq32(acc[r][c] - (sub != NULL ? sub[c] : 0), *mul, *add + rnd, shift, lo,
+                                               hi, mode, full);
+  }
 }
+#undef MT_S8_STORE_BLOCK
+#undef MT_S8_ROW_CONSTANTS
 #else
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
@@ -296,7 +318,7 @@ static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int3
 }
 
 /* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
- * r < nr, c < nc */
+ * r < nr, c < nc (sub NULL: no column correction) */
 static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
                         const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
 {
@@ -305,7 +327,8 @@ static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const i
     const int32_t mc = rq->mul[rq->nmul > 1 ? ch0 + r : 0];
     const int64_t ar = mt_s8_add_r(rq, ch0 + r);
     for (c = 0; c < nc; c++)
-      y[(size_t)r * rs + (size_t)c * cs] = mt_s8_requant(acc[r][c] - sub[c], mc, ar, rq->shift, rq->lo, rq->hi);
+      y[(size_t)r * rs + (size_t)c * cs] =
+          mt_s8_requant(acc[r][c] - (sub != NULL ? sub[c] : 0), mc, ar, rq->shift, rq->lo, rq->hi);
   }
 }
 #endif
@@ -382,10 +405,9 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  static const int32_t zero[4] = {0, 0, 0, 0};   /* no column correction */
   int32_t nb, g, r0, acc[4][4];
   size_t p0;
-  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+  mt_s8_rq_init(&rq, mul, nmul, add, nadd, shift, lo, hi);
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
@@ -396,7 +418,7 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
           mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
-          mt_s8_store((const int32_t (*)[4])acc, nr, npx, zero, g * mg + r0, &rq, yg + (size_t)r0 * out_plane + p0,
+          mt_s8_store((const int32_t (*)[4])acc, nr, npx, NULL, g * mg + r0, &rq, yg + (size_t)r0 * out_plane + p0,
                       out_plane, 1);
         }
       }
@@ -415,7 +437,7 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
   int32_t bi, i0, j0, c, t, acc[4][4];
-  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+  mt_s8_rq_init(&rq, mul, nmul, add, nadd, shift, lo, hi);
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;

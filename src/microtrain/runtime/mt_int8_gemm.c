@@ -187,27 +187,33 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
 }
 #endif
 
+/* mt_requant1 with add already holding the rounding term; the same value:
+ * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
+static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
+                                   int32_t lo, int32_t hi)
+{
+  const int64_t v = (int64_t)acc * mul + add_r;
+  int32_t q;
+  if (shift >= 32) {
+    const int32_t h = (int32_t)mt_floor_shift(v, 32);
+    q = h >= 0 ? h >> (shift - 32) : ~((~h) >> (shift - 32));
+  } else {
+    const int64_t t = mt_floor_shift(v, shift);
+    q = t < lo ? lo : t > hi ? hi : (int32_t)t;
+  }
+  return (int8_t)(q < lo ? lo : q > hi ? hi : q);
+}
+
 typedef struct {
   int32_t shift, lo, hi;
   const int32_t *mul;
   const int64_t *add;
   int32_t nmul, nadd;
-  int64_t rnd;        /* rounding term 2^(shift-1), 0 for shift 0 */
-  int32_t mode, full; /* shift range 0 / 1..31 / >= 32; clamp [-128, 127] */
 } mt_s8_rq_t;
-
-static void mt_s8_rq_init(mt_s8_rq_t *rq, const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
-                          int32_t shift, int32_t lo, int32_t hi)
-{
-  rq->shift = shift; rq->lo = lo; rq->hi = hi; rq->mul = mul; rq->add = add; rq->nmul = nmul; rq->nadd = nadd;
-  rq->rnd = shift > 0 ? (int64_t)1 << (shift - 1) : 0;
-  rq->mode = shift >= 32 ? 2 : shift > 0 ? 1 : 0;
-  rq->full = lo == -128 && hi == 127;
-}
 
 static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
 {
-  return rq->add[rq->nadd > 1 ? ch : 0] + rq->rnd;
+  return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
 }
 
 #if defined(__ARM_FEATURE_DSP)
@@ -241,19 +247,35 @@ __attribute__((always_inline)) static inline int32_t mt_s8_rq32(int32_t acc, int
   return q < lo ? lo : q > hi ? hi : q;
 }
 
+/* what the requantization derives from shift, lo, hi once per call */
+typedef struct {
+  const mt_s8_rq_t *rq;
+  int64_t rnd;      /* rounding term 2^(shift-1), 0 for shift 0 */
+  int mode, full;   /* shift range (above); clamp is [-128, 127] */
+} mt_s8_dsp_rq_t;
+
+static mt_s8_dsp_rq_t mt_s8_dsp_rq(const mt_s8_rq_t *rq, int32_t shift, int32_t lo, int32_t hi)
+{
+  mt_s8_dsp_rq_t d;
+  d.rq = rq;
+  d.rnd = shift > 0 ? (int64_t)1 << (shift - 1) : 0;
+  d.mode = shift >= 32 ? 2 : shift > 0 ? 1 : 0;
+  d.full = lo == -128 && hi == 127;
+  return d;
+}
+
 /* rows' requantization constants, the int8 stores could alias *rq */
 #define MT_S8_ROW_CONSTANTS                                                  \
   const int32_t shift = rq->shift, lo = rq->lo, hi = rq->hi;                 \
   const int32_t *mul = rq->mul + (rq->nmul > 1 ? ch0 : 0);                   \
   const int64_t *add = rq->add + (rq->nadd > 1 ? ch0 : 0);                   \
-  const int32_t mstep = rq->nmul > 1, astep = rq->nadd > 1;                  \
-  const int64_t rnd = rq->rnd
+  const int32_t mstep = rq->nmul > 1, astep = rq->nadd > 1
 
 /* a whole 4 x 3 block; conv: columns are adjacent pixels (cs = 1) and there
  * is no column correction; else (matmul) rows adjacent (rs = 1) */
 __attribute__((always_inline)) static inline void mt_s8_store_block(
-    const int32_t acc[4][4], const int32_t *sub, int32_t ch0, const mt_s8_rq_t *rq, int8_t *y, size_t stride,
-    const int mode, const int full, const int conv)
+    const int32_t acc[4][4], const int32_t *sub, int32_t ch0, const mt_s8_rq_t *rq, int64_t rnd, int8_t *y,
+    size_t stride, const int mode, const int full, const int conv)
 {
   MT_S8_ROW_CONSTANTS;
   const int32_t s0 = conv ? 0 : sub[0], s1 = conv ? 0 : sub[1], s2 = conv ? 0 : sub[2];
@@ -268,21 +290,24 @@ __attribute__((always_inline)) static inline void mt_s8_store_block(
   }
 }
 
-#define MT_S8_STORE_BLOCK(conv)                                                                  \
-  do {                                                                                           \
-    if (rq->mode == 2 && rq->full) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 2, 1, conv);  \
-    else if (rq->mode == 2) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 2, 0, conv);         \
-    else if (rq->full) mt_s8_store_block(acc, sub, ch0, rq, y, stride, 1, 1, conv);              \
-    else mt_s8_store_block(acc, sub, ch0, rq, y, stride, 1, 0, conv);                            \
+#define MT_S8_STORE_BLOCK(conv)                                                                   \
+  do {                                                                                            \
+    if (mode == 2 && full) mt_s8_store_block(acc, sub, ch0, rq, rnd, y, stride, 2, 1, conv);      \
+    else if (mode == 2) mt_s8_store_block(acc, sub, ch0, rq, rnd, y, stride, 2, 0, conv);         \
+    else if (full) mt_s8_store_block(acc, sub, ch0, rq, rnd, y, stride, 1, 1, conv);              \
+    else mt_s8_store_block(acc, sub, ch0, rq, rnd, y, stride, 1, 0, conv);                        \
   } while (0)
 
 /* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
  * r < nr, c < nc (sub NULL: no column correction); whole blocks (shift > 0) through the specialized copies */
 static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
-                        const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
+                        const mt_s8_dsp_rq_t *d, int8_t *y, size_t rs, size_t cs)
 {
+  const mt_s8_rq_t *rq = d->rq;
+  const int mode = d->mode, full = d->full;
+  const int64_t rnd = d->rnd;
   int32_t r, c;
-  if (nr == 4 && nc == MT_S8_COLS && rq->mode > 0) {
+  if (nr == 4 && nc == MT_S8_COLS && mode > 0) {
     const size_t stride = cs == 1 ? rs : cs;
     if (cs == 1 && sub == NULL) MT_S8_STORE_BLOCK(1);
     else MT_S8_STORE_BLOCK(0);
@@ -290,7 +315,6 @@ static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const i
   }
   {
     MT_S8_ROW_CONSTANTS;
-    const int mode = rq->mode, full = rq->full;
     for (r = 0; r < nr; r++, y += rs, mul += mstep, add += astep)
       for (c = 0; c < nc; c++)
         y[(size_t)c * cs] = (int8_t)mt_s8_rq32(acc[r][c] - (sub != NULL ? sub[c] : 0), *mul, *add + rnd, shift, lo,
@@ -299,38 +323,6 @@ static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const i
 }
 #undef MT_S8_STORE_BLOCK
 #undef MT_S8_ROW_CONSTANTS
-#else
-/* mt_requant1 with add already holding the rounding term; the same value:
- * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
-static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
-                                   int32_t lo, int32_t hi)
-{
-  const int64_t v = (int64_t)acc * mul + add_r;
-  int32_t q;
-  if (shift >= 32) {
-    const int32_t h = (int32_t)mt_floor_shift(v, 32);
-    q = h >= 0 ? h >> (shift - 32) : ~((~h) >> (shift - 32));
-  } else {
-    const int64_t t = mt_floor_shift(v, shift);
-    q = t < lo ? lo : t > hi ? hi : (int32_t)t;
-  }
-  return (int8_t)(q < lo ? lo : q > hi ? hi : q);
-}
-
-/* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
- * r < nr, c < nc (sub NULL: no column correction) */
-static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
-                        const mt_s8_rq_t *rq, int8_t *y, size_t rs, size_t cs)
-{
-  int32_t r, c;
-  for (r = 0; r < nr; r++) {
-    const int32_t mc = rq->mul[rq->nmul > 1 ? ch0 + r : 0];
-    const int64_t ar = mt_s8_add_r(rq, ch0 + r);
-    for (c = 0; c < nc; c++)
-      y[(size_t)r * rs + (size_t)c * cs] =
-          mt_s8_requant(acc[r][c] - (sub != NULL ? sub[c] : 0), mc, ar, rq->shift, rq->lo, rq->hi);
-  }
-}
 #endif
 
 /* ---- convolution ---------------------------------------------------------- */
@@ -405,9 +397,12 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, acc[4][4];
+  int32_t nb, g, r0, r, c, acc[4][4];
   size_t p0;
-  mt_s8_rq_init(&rq, mul, nmul, add, nadd, shift, lo, hi);
+#if defined(__ARM_FEATURE_DSP)
+  const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
+#endif
+  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
@@ -418,8 +413,18 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
           mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
-          mt_s8_store((const int32_t (*)[4])acc, nr, npx, NULL, g * mg + r0, &rq, yg + (size_t)r0 * out_plane + p0,
+#if defined(__ARM_FEATURE_DSP)
+          (void)r; (void)c;
+          mt_s8_store((const int32_t (*)[4])acc, nr, npx, NULL, g * mg + r0, &drq, yg + (size_t)r0 * out_plane + p0,
                       out_plane, 1);
+#else
+          for (r = 0; r < nr; r++) {
+            const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
+            const int64_t ar = mt_s8_add_r(&rq, oc);
+            int8_t *yo = yg + (size_t)(r0 + r) * out_plane + p0;
+            for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+          }
+#endif
         }
       }
     }
@@ -436,8 +441,11 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, t, acc[4][4];
-  mt_s8_rq_init(&rq, mul, nmul, add, nadd, shift, lo, hi);
+  int32_t bi, i0, j0, c, r, t, acc[4][4];
+  rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+#if defined(__ARM_FEATURE_DSP)
+  const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
+#endif
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;
@@ -458,7 +466,17 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
-        mt_s8_store((const int32_t (*)[4])acc, nj, ni, rowsum, j0, &rq, yb + (size_t)i0 * n + j0, 1, (size_t)n);
+#if defined(__ARM_FEATURE_DSP)
+        (void)r;
+        mt_s8_store((const int32_t (*)[4])acc, nj, ni, rowsum, j0, &drq, yb + (size_t)i0 * n + j0, 1, (size_t)n);
+#else
+        for (r = 0; r < nj; r++) {
+          const int32_t j = j0 + r, mc = mul[nmul > 1 ? j : 0];
+          const int64_t ar = mt_s8_add_r(&rq, j);
+          for (c = 0; c < ni; c++)
+            yb[(size_t)(i0 + c) * n + j] = mt_s8_requant(acc[r][c] - rowsum[c], mc, ar, shift, lo, hi);
+        }
+#endif
       }
     }
   }

@@ -432,6 +432,41 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
 
 /* ---- matrix product ------------------------------------------------------- */
 
+#if defined(__ARM_FEATURE_DSP)
+/* Panel column c = a[0..k) - zp (a row of A, contiguous) and the sum of
+ * those values. Per 4 k: one (unaligned) word load, SXTB16 to (a0, a2),
+ * (a1, a3), PKHBT / PKHTB to the panel's pairs (a0, a1), (a2, a3), SSUB16 of
+ * the zero point (|a - zp| <= 255 fits int16), SMLAD by (1, 1) for the sum. */
+static int32_t mt_s8_fill_sum(int16_t *panel, int32_t c, const int8_t *a, int32_t k, int32_t zp)
+{
+  uint32_t *q = (uint32_t *)(panel + mt_s8_pos(0, c));   /* 8c bytes: word-aligned */
+  const uint32_t zz = ((uint32_t)zp & 0xffffu) * 0x10001u, ones = 0x10001u;
+  int32_t sum = 0, i = 0;
+  for (; i + 4 <= k; i += 4, q += 2 * MT_S8_COLS) {
+    uint32_t w, e, o, lo, hi;
+    memcpy(&w, a + i, 4);
+    __asm__("sxtb16 %[e], %[w]\n\t"
+            "sxtb16 %[o], %[w], ror #8\n\t"
+            "pkhbt %[lo], %[e], %[o], lsl #16\n\t"
+            "pkhtb %[hi], %[o], %[e], asr #16\n\t"
+            "ssub16 %[lo], %[lo], %[zz]\n\t"
+            "ssub16 %[hi], %[hi], %[zz]\n\t"
+            "smlad %[sum], %[lo], %[ones], %[sum]\n\t"
+            "smlad %[sum], %[hi], %[ones], %[sum]"
+            : [e] "=&r"(e), [o] "=&r"(o), [lo] "=&r"(lo), [hi] "=&r"(hi), [sum] "+r"(sum)
+            : [w] "r"(w), [zz] "r"(zz), [ones] "r"(ones));
+    q[0] = lo;
+    q[1] = hi;
+  }
+  for (; i < k; i++) {
+    const int32_t v = a[i] - zp;
+    panel[mt_s8_pos(i, c)] = (int16_t)v;
+    sum += v;
+  }
+  return sum;
+}
+#endif
+
 void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
                        int32_t batch, const int32_t *a_off, const int32_t *b_off,
                        int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
@@ -457,11 +492,19 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
       for (c = 0; c < MT_S8_COLS; c++) {
         const int8_t *ar = c < ni ? ab + (size_t)(i0 + c) * k : NULL;
         int32_t s = 0;
+#if defined(__ARM_FEATURE_DSP)
+        (void)t;
+        if (ar != NULL) s = mt_s8_fill_sum(panel, c, ar, k, a_zp);
+        else mt_s8_fill(panel, c, 0, k, NULL, 1, 0);
+        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
+        rowsum[c] = s * b_zp;
+#else
         mt_s8_fill(panel, c, 0, k, ar, 1, a_zp);
         mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
         if (ar != NULL && b_zp != 0)
           for (t = 0; t < k; t++) s += ar[t];
         rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
+#endif
       }
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;

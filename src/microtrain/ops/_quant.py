@@ -78,6 +78,13 @@ def s8_panel_bytes(k: int) -> int:
     return (int(k) + 3) // 4 * 4 * 4 * 2
 
 
+def s8_dw3x3_scratch_bytes(out_h: int, out_w: int) -> int:
+    """Scratch of the depthwise 3x3 kernel (runtime/mt_int8_dw.c,
+    mt_s8_dw3x3_scratch_bytes): one zero-padded input channel as int16, rows
+    out_h + 2 of (out_w rounded up to 4) + 2 values."""
+    return (int(out_h) + 2) * ((int(out_w) + 3) // 4 * 4 + 2) * 2
+
+
 def s8_rows_layout(rows: np.ndarray) -> np.ndarray:
     """The int8 row operand of the GEMM kernels (runtime/mt_int8_gemm.c),
     re-laid out at compile time: rows (R, K) padded with zeros to multiples of

@@ -7,7 +7,9 @@ y = requant(acc) per output channel (ops/_quant.py). x, w int8; mul int32 and
 add int64 per output channel (bias and the output zero point live in add).
 Kernels (bit-identical): mt_conv_s8_gemm (runtime/mt_int8_gemm.c: im2col panel
 of 4 pixels in the op's scratch, register-blocked, __smlad on Cortex-M4/M7);
-depthwise (one output channel per group) mt_conv_s8_fast (mt_int8_conv.c);
+depthwise 3x3 stride 1 mt_conv_s8_dw3x3 (mt_int8_dw.c: zero-padded int16 plane
+in the op's scratch); other depthwise (one output channel per group)
+mt_conv_s8_fast (mt_int8_conv.c);
 the plain mt_conv_s8 with MICROTRAIN_KERNELS=reference."""
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 from ..ir import TensorType
 from ._common import size
 from ._quant import (check_channel_vector, check_int8, requant_c_args, requant_params, requantize,
-                     s8_panel_bytes, s8_rows_layout, s8_rows_table)
+                     s8_dw3x3_scratch_bytes, s8_panel_bytes, s8_rows_layout, s8_rows_table)
 from .conv import conv_geometry, tap_windows
 from .gemm import fast_kernels, value_shape
 from .registry import register
@@ -63,23 +65,37 @@ def _lower(node, ctx):
         rows = wt.reshape(geo.group, geo.out_channels // geo.group, -1)
         w = s8_rows_table(ctx, [s8_rows_layout(g) for g in rows])
         panel = f", (int16_t *){ctx.scratch}"
+    elif kernel == "mt_conv_s8_dw3x3":
+        panel = f", (int16_t *){ctx.scratch}"
     return (f"{kernel}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "
             f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)}{panel});")
+
+
+def _dw3x3(geo) -> bool:
+    """Depthwise 3x3, stride 1, dilation 1, 2-D: mt_conv_s8_dw3x3."""
+    return (geo.group == geo.in_channels == geo.out_channels and geo.kernel == [3, 3]
+            and geo.strides == [1, 1] and geo.dilations == [1, 1])
 
 
 def _kernel(geo, w) -> str:
     """The blocked GEMM kernel (im2col panel of a few pixels in scratch,
     constant weights re-laid out) unless a group has a single output channel
-    (depthwise: the row-wise kernel) or the weights are computed at run time."""
+    (depthwise: the 3x3 stride-1 kernel on a padded int16 plane, else the
+    row-wise kernel) or the weights are computed at run time."""
     if not fast_kernels():
         return "mt_conv_s8"
+    if _dw3x3(geo):
+        return "mt_conv_s8_dw3x3"
     gemm = geo.out_channels // geo.group >= 2 and getattr(w, "const", None) is not None
     return "mt_conv_s8_gemm" if gemm else "mt_conv_s8_fast"
 
 
 def _scratch(node, ins, outs):
     geo = conv_geometry(node, value_shape(ins[0]), value_shape(ins[1]))
-    if _kernel(geo, ins[1]) != "mt_conv_s8_gemm":
+    kernel = _kernel(geo, ins[1])
+    if kernel == "mt_conv_s8_dw3x3":
+        return s8_dw3x3_scratch_bytes(*geo.out_size)
+    if kernel != "mt_conv_s8_gemm":
         return 0
     return s8_panel_bytes(geo.in_channels // geo.group * math.prod(geo.kernel))
 

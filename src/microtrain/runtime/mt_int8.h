@@ -85,6 +85,16 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
                        const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                        int32_t shift, int32_t lo, int32_t hi, int16_t *panel);
 
+/* Depthwise 3x3, stride 1, dilation 1, 2-D (one channel per group;
+ * runtime/mt_int8_dw.c), bit-identical to mt_conv_s8: `plane` is the op's
+ * scratch, mt_s8_dw3x3_scratch_bytes(OH, OW) bytes, 4-byte aligned, for one
+ * zero-padded input channel as int16. SMLAD on Cortex-M4/M7. */
+size_t mt_s8_dw3x3_scratch_bytes(int32_t oh, int32_t ow);
+void mt_conv_s8_dw3x3(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                      const int32_t *geo, int32_t x_zp,
+                      const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                      int32_t shift, int32_t lo, int32_t hi, int16_t *plane);
+
 /* op codes of mt_qbinary_s8 (keep in sync with ops/qeltwise.py) */
 enum { MT_QADD = 0, MT_QMUL = 1 };
 

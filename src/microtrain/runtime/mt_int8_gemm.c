@@ -18,6 +18,7 @@
  *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
  * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
 #include "mt_kernels.h"
+#include "mt_int8_dsp.h"
 #if defined(__ARM_FEATURE_DSP)
 #define MT_S8_COLS 3
 #else
@@ -217,36 +218,6 @@ static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
 }
 
 #if defined(__ARM_FEATURE_DSP)
-/* Requantization, the same values as mt_requant1 (add_r holds the rounding
- * term), in 32-bit pieces: v = acc * mul + add_r is one SMLAL into the
- * preloaded pair (h, l), then per shift range
- *   mode 2, shift >= 32: floor(v / 2^s) = h >> (s - 32) (always fits);
- *   mode 1, 0 < s < 32:  q = low word of v >> s, which is the value unless
- *                        t = v >> (s + 31) = h >> (s - 1) is not q's sign;
- *   mode 0, s = 0:       q = l, t = h.
- * GCC and Clang define >> of a negative int as arithmetic. The mode and
- * whether the clamp is the full int8 range (one SSAT) are constants after
- * inlining into mt_s8_store_as. */
-__attribute__((always_inline)) static inline int32_t mt_s8_rq32(int32_t acc, int32_t mul, int64_t add_r, int32_t shift, int32_t lo,
-                                 int32_t hi, const int mode, const int full)
-{
-  const int64_t v = (int64_t)acc * mul + add_r;
-  const int32_t h = (int32_t)(v >> 32);
-  int32_t q, t;
-  if (mode == 2) {
-    q = h >> (shift - 32);
-  } else {
-    q = mode == 1 ? (int32_t)(((uint32_t)v >> shift) | ((uint32_t)h << (32 - shift))) : (int32_t)v;
-    t = mode == 1 ? h >> (shift - 1) : h;
-    if (t != (q >> 31)) q = t < 0 ? INT32_MIN : INT32_MAX;
-  }
-  if (full) {
-    __asm__("ssat %0, #8, %1" : "=r"(q) : "r"(q));
-    return q;
-  }
-  return q < lo ? lo : q > hi ? hi : q;
-}
-
 /* what the requantization derives from shift, lo, hi once per call */
 typedef struct {
   const mt_s8_rq_t *rq;

@@ -114,16 +114,17 @@ static void mt_s8_dw_channel(const int16_t *plane, int32_t pw, const int8_t *w, 
   else if (shift > 0) mt_s8_dw_rows(plane, pw, w, y, oh_n, ow_n, mc, ar, shift, lo, hi, 1, 0);
   else mt_s8_dw_rows(plane, pw, w, y, oh_n, ow_n, mc, ar, shift, lo, hi, 0, 0);
 #else
-  int32_t oh, ow, kh, kw;
-  for (oh = 0; oh < oh_n; oh++, y += ow_n)
+  /* the 9 weights in registers, the window's rows unrolled */
+  const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+  int32_t oh, ow;
+  for (oh = 0; oh < oh_n; oh++, y += ow_n) {
+    const int16_t *p0 = plane + (size_t)oh * pw, *p1 = p0 + pw, *p2 = p1 + pw;
     for (ow = 0; ow < ow_n; ow++) {
-      int32_t acc = 0;
-      for (kh = 0; kh < 3; kh++) {
-        const int16_t *p = plane + (size_t)(oh + kh) * pw + ow;
-        for (kw = 0; kw < 3; kw++) acc += p[kw] * w[kh * 3 + kw];
-      }
+      const int32_t acc = p0[ow] * w0 + p0[ow + 1] * w1 + p0[ow + 2] * w2 + p1[ow] * w3 + p1[ow + 1] * w4 +
+                          p1[ow + 2] * w5 + p2[ow] * w6 + p2[ow + 1] * w7 + p2[ow + 2] * w8;
       y[ow] = mt_requant1(acc, mc, ac, shift, lo, hi);
     }
+  }
 #endif
 }
 

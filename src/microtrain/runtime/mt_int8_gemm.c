@@ -75,7 +75,7 @@ void mt_s8_dsp_2x3(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc
 __asm__(
   "\t.syntax unified\n"
   "\t.thumb\n"
-  "\t.section .text.mt_s8_dsp_2x3,\"ax\",%progbits\n"
+  "\t.pushsection .text.mt_s8_dsp_2x3,\"ax\",%progbits\n"
   "\t.align 2\n"
   "\t.global mt_s8_dsp_2x3\n"
   "\t.thumb_func\n"
@@ -116,7 +116,7 @@ __asm__(
   "add sp, sp, #8\n\t"
   "pop {r3-r11, pc}\n"
   "\t.size mt_s8_dsp_2x3, .-mt_s8_dsp_2x3\n"
-  "\t.text\n");
+  "\t.popsection\n");
 #undef MT_S8_DSP_GROUP
 
 /* acc[4][4]: rows 0..3 of the block, columns 0..2 */
@@ -270,7 +270,8 @@ __attribute__((always_inline)) static inline void mt_s8_store_block(
   } while (0)
 
 /* y[r * rs + c * cs] = requant(acc[r][c] - sub[c]) of channel ch0 + r, for
- * r < nr, c < nc (sub NULL: no column correction); whole blocks (shift > 0) through the specialized copies */
+ * r < nr, c < nc (sub NULL: no column correction); whole blocks with
+ * shift > 0 through the specialized copies */
 static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const int32_t *sub, int32_t ch0,
                         const mt_s8_dsp_rq_t *d, int8_t *y, size_t rs, size_t cs)
 {
@@ -410,10 +411,10 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
  * the zero point (|a - zp| <= 255 fits int16), SMLAD by (1, 1) for the sum. */
 static int32_t mt_s8_fill_sum(int16_t *panel, int32_t c, const int8_t *a, int32_t k, int32_t zp)
 {
-  uint32_t *q = (uint32_t *)(panel + mt_s8_pos(0, c));   /* 8c bytes: word-aligned */
+  int16_t *q = panel + mt_s8_pos(0, c);
   const uint32_t zz = ((uint32_t)zp & 0xffffu) * 0x10001u, ones = 0x10001u;
   int32_t sum = 0, i = 0;
-  for (; i + 4 <= k; i += 4, q += 2 * MT_S8_COLS) {
+  for (; i + 4 <= k; i += 4, q += 4 * MT_S8_COLS) {
     uint32_t w, e, o, lo, hi;
     memcpy(&w, a + i, 4);
     __asm__("sxtb16 %[e], %[w]\n\t"
@@ -426,8 +427,8 @@ static int32_t mt_s8_fill_sum(int16_t *panel, int32_t c, const int8_t *a, int32_
             "smlad %[sum], %[hi], %[ones], %[sum]"
             : [e] "=&r"(e), [o] "=&r"(o), [lo] "=&r"(lo), [hi] "=&r"(hi), [sum] "+r"(sum)
             : [w] "r"(w), [zz] "r"(zz), [ones] "r"(ones));
-    q[0] = lo;
-    q[1] = hi;
+    memcpy(q, &lo, 4);
+    memcpy(q + 2, &hi, 4);
   }
   for (; i < k; i++) {
     const int32_t v = a[i] - zp;

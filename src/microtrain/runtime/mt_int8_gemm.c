@@ -18,6 +18,7 @@
  *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
  * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
 #include "mt_kernels.h"
+#include "mt_int8_slide.h"
 #if defined(__ARM_FEATURE_DSP)
 #define MT_S8_COLS 3
 #else
@@ -247,6 +248,65 @@ static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, in
   }
 }
 
+#if defined(MT_S8_SLIDE)
+/* Kernel width 3, stride and dilation 1 along W, input channels per group a
+ * multiple of 4 (rv32im): the sliding-window kernel of mt_int8_slide.c on a
+ * band of 8 output pixels (in the panel scratch: 20 * rows * cg bytes <=
+ * mt_s8_panel_bytes(3 * rows * cg)), row pairs of the same weight layout. */
+static int mt_s8_slide_fits(const int32_t *geo)
+{
+  return geo[MT_CONV_K + 2] == 3 && geo[MT_CONV_STRIDE + 2] == 1 && geo[MT_CONV_DIL + 2] == 1 &&
+         (geo[MT_CONV_C] / geo[MT_CONV_GROUP]) % 4 == 0;
+}
+
+static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, const int32_t *geo, int32_t x_zp,
+                             const mt_s8_rq_t *rq, int16_t *band)
+{
+  const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
+  const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
+  const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
+  const int32_t cg = C / G, mg = M / G, rows = ks[0] * ks[1], kk = cg * rows * 3;
+  const size_t in_plane = (size_t)in[0] * in[1] * in[2];
+  const size_t out_plane = (size_t)out[0] * out[1] * out[2];
+  const size_t block_bytes = (size_t)4 * kk, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
+  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, c, acc[2 * MT_S8_SLIDE_COLS];
+  for (nb = 0; nb < N; nb++)
+    for (g = 0; g < G; g++) {
+      const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane, *wg = wpk + (size_t)g * group_bytes;
+      int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
+      for (od = 0; od < out[0]; od++)
+        for (oh = 0; oh < out[1]; oh++)
+          for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS) {
+            const int32_t npx = out[2] - ow0 < MT_S8_SLIDE_COLS ? out[2] - ow0 : MT_S8_SLIDE_COLS;
+            const int32_t iw0 = ow0 - pd[2], j_lo = iw0 < 0 ? -iw0 : 0;
+            const int32_t j_hi = in[2] - iw0 < 10 ? in[2] - iw0 : 10;
+            const size_t ypix = ((size_t)od * out[1] + oh) * out[2] + ow0;
+            int16_t *bt = band;
+            for (kd = 0; kd < ks[0]; kd++) {
+              const int32_t id = od * st[0] - pd[0] + kd * dl[0];
+              for (kh = 0; kh < ks[1]; kh++, bt += MT_S8_SLIDE_BAND(1, cg)) {
+                const int32_t ih = oh * st[1] - pd[1] + kh * dl[1];
+                const int inside = id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
+                mt_s8_slide_band_row(bt, inside ? xg + ((size_t)id * in[1] + ih) * in[2] : NULL, cg, in_plane,
+                                     iw0, j_lo, j_hi, x_zp);
+              }
+            }
+            for (r0 = 0; r0 < mg; r0 += 2) {   /* rows 2p, 2p + 1 of a block of 4: bytes 8p, 8p + 4 */
+              const int32_t nr = mg - r0 < 2 ? mg - r0 : 2;
+              mt_s8_slide_kernel(band, wg + (size_t)(r0 / 4) * block_bytes + (size_t)(r0 & 2) * 4, cg, rows, acc);
+              for (r = 0; r < nr; r++) {
+                const int32_t oc = g * mg + r0 + r, mc = rq->mul[rq->nmul > 1 ? oc : 0];
+                const int64_t ar = mt_s8_add_r(rq, oc);
+                int8_t *yo = yg + (size_t)(r0 + r) * out_plane + ypix;
+                for (c = 0; c < npx; c++)
+                  yo[c] = mt_s8_requant(acc[r * MT_S8_SLIDE_COLS + c], mc, ar, rq->shift, rq->lo, rq->hi);
+              }
+            }
+          }
+    }
+}
+#endif
+
 void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
                      const int32_t *geo, int32_t x_zp,
                      const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
@@ -262,6 +322,12 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   int32_t nb, g, r0, r, c, acc[4][4];
   size_t p0;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+#if defined(MT_S8_SLIDE)
+  if (mt_s8_slide_fits(geo)) {
+    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel);
+    return;
+  }
+#endif
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;

@@ -253,6 +253,27 @@ static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, in
  * multiple of 4 (rv32im): the sliding-window kernel of mt_int8_slide.c on a
  * band of 8 output pixels (in the panel scratch: 20 * rows * cg bytes <=
  * mt_s8_panel_bytes(3 * rows * cg)), row pairs of the same weight layout. */
+/* y[c] = mt_s8_requant(acc[c] - sub, ...) for c < n, the shift's case chosen
+ * once per run. GCC's >> on negative values is arithmetic (floor), as
+ * mt_floor_shift; this code is compiled by GCC for rv32 only. */
+static void mt_s8_requant_run(const int32_t *acc, int32_t sub, int32_t n, int8_t *y, int32_t mc, int64_t ar,
+                              const mt_s8_rq_t *rq)
+{
+  const int32_t lo = rq->lo, hi = rq->hi, shift = rq->shift;
+  int32_t c, q;
+  if (shift >= 32) {
+    const int32_t s2 = shift - 32;
+    for (c = 0; c < n; c++) {
+      q = (int32_t)(((int64_t)(acc[c] - sub) * mc + ar) >> 32) >> s2;
+      y[c] = (int8_t)(q < lo ? lo : q > hi ? hi : q);
+    }
+  } else
+    for (c = 0; c < n; c++) {
+      const int64_t t = ((int64_t)(acc[c] - sub) * mc + ar) >> shift;
+      y[c] = (int8_t)(t < lo ? lo : t > hi ? hi : t);
+    }
+}
+
 static int mt_s8_slide_fits(const int32_t *geo)
 {
   return geo[MT_CONV_K + 2] == 3 && geo[MT_CONV_STRIDE + 2] == 1 && geo[MT_CONV_DIL + 2] == 1 &&
@@ -269,7 +290,7 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
   const size_t in_plane = (size_t)in[0] * in[1] * in[2];
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * kk, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
-  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, c, acc[2 * MT_S8_SLIDE_COLS];
+  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, acc[2 * MT_S8_SLIDE_COLS];
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane, *wg = wpk + (size_t)g * group_bytes;
@@ -297,9 +318,8 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
               for (r = 0; r < nr; r++) {
                 const int32_t oc = g * mg + r0 + r, mc = rq->mul[rq->nmul > 1 ? oc : 0];
                 const int64_t ar = mt_s8_add_r(rq, oc);
-                int8_t *yo = yg + (size_t)(r0 + r) * out_plane + ypix;
-                for (c = 0; c < npx; c++)
-                  yo[c] = mt_s8_requant(acc[r * MT_S8_SLIDE_COLS + c], mc, ar, rq->shift, rq->lo, rq->hi);
+                mt_s8_requant_run(acc + r * MT_S8_SLIDE_COLS, 0, npx, yg + (size_t)(r0 + r) * out_plane + ypix, mc,
+                                  ar, rq);
               }
             }
           }

@@ -14,19 +14,24 @@ void mt_s8_slide_band_row(int16_t *band, const int8_t *row, int32_t cg, size_t p
   }
   for (ic = 0; ic < cg; ic++) {
     int16_t *q = band + (ic >> 2) * 40 + (ic & 3);
-    const int8_t *s = row + (size_t)ic * plane;
-    if (j_lo == 0 && j_hi == 10) {   /* all 10 columns inside: fixed offsets */
-      const int8_t *p = s + iw0;
-      q[0] = (int16_t)(p[0] - x_zp); q[4] = (int16_t)(p[1] - x_zp);
-      q[8] = (int16_t)(p[2] - x_zp); q[12] = (int16_t)(p[3] - x_zp);
-      q[16] = (int16_t)(p[4] - x_zp); q[20] = (int16_t)(p[5] - x_zp);
-      q[24] = (int16_t)(p[6] - x_zp); q[28] = (int16_t)(p[7] - x_zp);
-      q[32] = (int16_t)(p[8] - x_zp); q[36] = (int16_t)(p[9] - x_zp);
-    } else {
-      for (j = 0; j < j_lo; j++) q[4 * j] = 0;
-      for (; j < j_hi; j++) q[4 * j] = (int16_t)(s[iw0 + j] - x_zp);
-      for (; j < 10; j++) q[4 * j] = 0;
+    const int8_t *p = row + ((size_t)ic * plane + (size_t)(iw0 + j_lo));
+    int16_t *d = q + 4 * j_lo;
+    /* columns j_lo .. j_hi - 1 at fixed offsets (entering at the count),
+     * then the columns in the padding */
+    switch (j_hi - j_lo) {
+    case 10: d[36] = (int16_t)(p[9] - x_zp); /* fall through */
+    case 9: d[32] = (int16_t)(p[8] - x_zp);  /* fall through */
+    case 8: d[28] = (int16_t)(p[7] - x_zp);  /* fall through */
+    case 7: d[24] = (int16_t)(p[6] - x_zp);  /* fall through */
+    case 6: d[20] = (int16_t)(p[5] - x_zp);  /* fall through */
+    case 5: d[16] = (int16_t)(p[4] - x_zp);  /* fall through */
+    case 4: d[12] = (int16_t)(p[3] - x_zp);  /* fall through */
+    case 3: d[8] = (int16_t)(p[2] - x_zp);   /* fall through */
+    case 2: d[4] = (int16_t)(p[1] - x_zp);   /* fall through */
+    default: d[0] = (int16_t)(p[0] - x_zp);
     }
+    for (j = 0; j < j_lo; j++) q[4 * j] = 0;
+    for (j = j_hi; j < 10; j++) q[4 * j] = 0;
   }
 }
 

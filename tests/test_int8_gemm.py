@@ -1,7 +1,7 @@
 """The register-blocked int8 GEMM kernels (runtime/mt_int8_gemm.c:
 mt_conv_s8_gemm, mt_matmul_s8_gemm) bit-exact with the numpy golden model
 over randomized shapes, on the host and under QEMU on cortex-m4 (the
-__smlad/__sxtb16 path) and rv32imc (the 4x4 blocked path). One firmware per
+__smlad/__sxtb16 path), rv32imc and rv32imfc (the 4x5 assembly kernel). One firmware per
 target holds all the cases (one node each), so the emulator tests stay fast."""
 import numpy as np
 import onnx
@@ -64,7 +64,7 @@ def _model(seed=0):
     return m, feeds
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4", "rv32imc"])
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "rv32imc", "rv32imfc"])
 def test_gemm_kernels_bit_exact(target):
     model, feeds = _model()
     cm = microtrain.compile(model, target)

@@ -13,21 +13,31 @@
  * weight table is byte-aligned: ARMv7E-M allows unaligned LDR.
  * Columns: packed at run time into the scratch `panel` as int16 with the zero
  * point subtracted (padding taps = 0, padded k = 0):
- *   generic: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
+ *   rv32im: panel[k*5 + c], 5 columns; 4x5 int32 accumulators per block in
+ *   the assembly kernel of mt_int8_rv32.c (28 registers); convolutions with
+ *   kernel width 3 and stride 1 along W take the sliding-window kernel of
+ *   mt_int8_slide.c instead (mt_conv_s8_slide below);
+ *   generic C: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
  *   DSP (Cortex-M4/M7): per group of 4 k and column c the 4 values in
  *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
- * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
+ * Scratch: mt_s8_panel_bytes(K) bytes (sized for 5 columns), 4-byte aligned. */
 #include "mt_kernels.h"
 #include "mt_int8_slide.h"
+#include "mt_int8_rv32.h"
 #if defined(__ARM_FEATURE_DSP)
 #define MT_S8_COLS 3
+#elif defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
+#define MT_S8_RV32_ASM 1
+#define MT_S8_COLS 5   /* the 4 x 5 assembly kernel (mt_int8_rv32.c) */
 #else
 #define MT_S8_COLS 4
 #endif
+/* columns of an accumulator block (the DSP kernel fills 3 of 4) */
+#define MT_S8_ACC_COLS (MT_S8_COLS > 4 ? MT_S8_COLS : 4)
 
 size_t mt_s8_panel_bytes(int32_t kk)
 {
-  return (size_t)((kk + 3) & ~3) * 4 * sizeof(int16_t);
+  return (size_t)((kk + 3) & ~3) * 5 * sizeof(int16_t);   /* the widest panel: 5 columns (rv32im) */
 }
 
 /* panel index of (k, c) */
@@ -36,7 +46,7 @@ static inline size_t mt_s8_pos(int32_t k, int32_t c)
 #if defined(__ARM_FEATURE_DSP)
   return (size_t)(k >> 2) * (4 * MT_S8_COLS) + (size_t)c * 4 + (size_t)(k & 3);
 #else
-  return (size_t)k * 4 + (size_t)c;
+  return (size_t)k * MT_S8_COLS + (size_t)c;
 #endif
 }
 
@@ -96,27 +106,17 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   mt_s8_kernel2(wp, xp, kg, &acc[0][0]);
   mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
 }
-#else
-#if defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
-#define MT_S8_RV32_ASM 1
-/* rv32im: one group of 4 k in asm blocks (GCC's allocator spills
- * accumulators of the C version): 16 lh + 16 lb + 64 mul + 64 add for 64
- * MACs; the caller steps xp by 16 halfwords and wp by 16 bytes. */
-#define MT_S8_RV32_GROUP(xp, wp) do { \
-  __asm__("lh %[x0], 0(%[xp])\n\t" "lh %[x1], 2(%[xp])\n\t" "lh %[x2], 4(%[xp])\n\t" "lh %[x3], 6(%[xp])\n\t" "lb %[w], 0(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 4(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 8(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 12(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 8(%[xp])\n\t" "lh %[x1], 10(%[xp])\n\t" "lh %[x2], 12(%[xp])\n\t" "lh %[x3], 14(%[xp])\n\t" "lb %[w], 2(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 6(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 10(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 14(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 16(%[xp])\n\t" "lh %[x1], 18(%[xp])\n\t" "lh %[x2], 20(%[xp])\n\t" "lh %[x3], 22(%[xp])\n\t" "lb %[w], 1(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 5(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 9(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 13(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 24(%[xp])\n\t" "lh %[x1], 26(%[xp])\n\t" "lh %[x2], 28(%[xp])\n\t" "lh %[x3], 30(%[xp])\n\t" "lb %[w], 3(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 7(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 11(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 15(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  } while (0)
-#endif
+#elif defined(MT_S8_RV32_ASM)
+static const int32_t mt_s8_zero_acc[4 * MT_S8_COLS] = {0};
 
-/* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns: per k 4
- * weight + 4 panel loads feed 16 MACs (two instructions each on rv32im).
- * GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
+static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][MT_S8_ACC_COLS])
+{
+  mt_s8_gemm45_kernel(wp, xp, kg, &acc[0][0], mt_s8_zero_acc);
+}
+#else
+/* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns (portable C:
+ * the host and cores without the paths above): per k 4 weight + 4 panel
+ * loads feed 16 MACs. GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
  * and spill accumulators; it is off for this function. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
@@ -136,12 +136,6 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     v = wp[8 + o];  a20 += v * x0; a21 += v * x1; a22 += v * x2; a23 += v * x3;       \
     v = wp[12 + o]; a30 += v * x0; a31 += v * x1; a32 += v * x2; a33 += v * x3;       \
   } while (0)
-#if defined(MT_S8_RV32_ASM)
-  {
-    int32_t x0, x1, x2, x3, w, t;
-    for (; xp < xend; xp += 16, wp += 16) MT_S8_RV32_GROUP(xp, wp);
-  }
-#else
   while (xp < xend) {
     MT_S8_K(0, 0);
     MT_S8_K(1, 2);
@@ -150,7 +144,6 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     xp += 16;
     wp += 16;
   }
-#endif
 #undef MT_S8_K
   acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02; acc[0][3] = a03;
   acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12; acc[1][3] = a13;
@@ -187,6 +180,32 @@ static inline int64_t mt_s8_add_r(const mt_s8_rq_t *rq, int32_t ch)
 {
   return rq->add[rq->nadd > 1 ? ch : 0] + (rq->shift > 0 ? ((int64_t)1 << (rq->shift - 1)) : 0);
 }
+
+#if defined(MT_S8_RV32_ASM)
+/* y[c * ystep] = mt_s8_requant(acc[c], ...) for c < n, the shift's case
+ * chosen once per run. GCC's >> on negative values is arithmetic (floor, as
+ * mt_floor_shift); this code is compiled by GCC for rv32 only. */
+static void mt_s8_requant_run(const int32_t *acc, int32_t n, int8_t *y, size_t ystep, int32_t mc, int64_t ar,
+                              const mt_s8_rq_t *rq)
+{
+  const int32_t lo = rq->lo, hi = rq->hi, shift = rq->shift;
+  int32_t c;
+  if (shift >= 32)
+    for (c = 0; c < n; c++, y += ystep) {
+      int32_t q = (int32_t)(((int64_t)acc[c] * mc + ar) >> 32) >> (shift - 32);
+      if (q < lo) q = lo;
+      if (q > hi) q = hi;
+      *y = (int8_t)q;
+    }
+  else
+    for (c = 0; c < n; c++, y += ystep) {
+      int64_t t = ((int64_t)acc[c] * mc + ar) >> shift;
+      if (t < lo) t = lo;
+      if (t > hi) t = hi;
+      *y = (int8_t)t;
+    }
+}
+#endif
 
 /* ---- convolution ---------------------------------------------------------- */
 
@@ -253,27 +272,6 @@ static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, in
  * multiple of 4 (rv32im): the sliding-window kernel of mt_int8_slide.c on a
  * band of 8 output pixels (in the panel scratch: 20 * rows * cg bytes <=
  * mt_s8_panel_bytes(3 * rows * cg)), row pairs of the same weight layout. */
-/* y[c] = mt_s8_requant(acc[c] - sub, ...) for c < n, the shift's case chosen
- * once per run. GCC's >> on negative values is arithmetic (floor), as
- * mt_floor_shift; this code is compiled by GCC for rv32 only. */
-static void mt_s8_requant_run(const int32_t *acc, int32_t sub, int32_t n, int8_t *y, int32_t mc, int64_t ar,
-                              const mt_s8_rq_t *rq)
-{
-  const int32_t lo = rq->lo, hi = rq->hi, shift = rq->shift;
-  int32_t c, q;
-  if (shift >= 32) {
-    const int32_t s2 = shift - 32;
-    for (c = 0; c < n; c++) {
-      q = (int32_t)(((int64_t)(acc[c] - sub) * mc + ar) >> 32) >> s2;
-      y[c] = (int8_t)(q < lo ? lo : q > hi ? hi : q);
-    }
-  } else
-    for (c = 0; c < n; c++) {
-      const int64_t t = ((int64_t)(acc[c] - sub) * mc + ar) >> shift;
-      y[c] = (int8_t)(t < lo ? lo : t > hi ? hi : t);
-    }
-}
-
 static int mt_s8_slide_fits(const int32_t *geo)
 {
   return geo[MT_CONV_K + 2] == 3 && geo[MT_CONV_STRIDE + 2] == 1 && geo[MT_CONV_DIL + 2] == 1 &&
@@ -318,8 +316,8 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
               for (r = 0; r < nr; r++) {
                 const int32_t oc = g * mg + r0 + r, mc = rq->mul[rq->nmul > 1 ? oc : 0];
                 const int64_t ar = mt_s8_add_r(rq, oc);
-                mt_s8_requant_run(acc + r * MT_S8_SLIDE_COLS, 0, npx, yg + (size_t)(r0 + r) * out_plane + ypix, mc,
-                                  ar, rq);
+                mt_s8_requant_run(acc + r * MT_S8_SLIDE_COLS, npx, yg + (size_t)(r0 + r) * out_plane + ypix,
+                                  1, mc, ar, rq);
               }
             }
           }
@@ -339,7 +337,7 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, c, acc[4][4];
+  int32_t nb, g, r0, r, c, acc[4][MT_S8_ACC_COLS];
   size_t p0;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(MT_S8_SLIDE)
@@ -362,7 +360,11 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
             const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
             const int64_t ar = mt_s8_add_r(&rq, oc);
             int8_t *yo = yg + (size_t)(r0 + r) * out_plane + p0;
+#if defined(MT_S8_RV32_ASM)
+            mt_s8_requant_run(acc[r], npx, yo, 1, mc, ar, &rq);
+#else
             for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+#endif
           }
         }
       }
@@ -380,7 +382,10 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][4];
+  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS];
+#if defined(MT_S8_RV32_ASM)
+  int32_t init[4 * MT_S8_COLS];
+#endif
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
@@ -399,14 +404,26 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
           for (t = 0; t < k; t++) s += ar[t];
         rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
       }
+#if defined(MT_S8_RV32_ASM)
+      for (r = 0; r < 4; r++)   /* the accumulators start at -rowsum */
+        for (c = 0; c < MT_S8_COLS; c++) init[r * MT_S8_COLS + c] = -rowsum[c];
+#endif
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
+#if defined(MT_S8_RV32_ASM)
+        mt_s8_gemm45_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, &acc[0][0], init);
+#else
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
+#endif
         for (r = 0; r < nj; r++) {
           const int32_t j = j0 + r, mc = mul[nmul > 1 ? j : 0];
           const int64_t ar = mt_s8_add_r(&rq, j);
+#if defined(MT_S8_RV32_ASM)
+          mt_s8_requant_run(acc[r], ni, yb + (size_t)i0 * n + j, (size_t)n, mc, ar, &rq);
+#else
           for (c = 0; c < ni; c++)
             yb[(size_t)(i0 + c) * n + j] = mt_s8_requant(acc[r][c] - rowsum[c], mc, ar, shift, lo, hi);
+#endif
         }
       }
     }

@@ -111,7 +111,7 @@ static const int32_t mt_s8_zero_acc[4 * MT_S8_COLS] = {0};
 
 static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][MT_S8_ACC_COLS])
 {
-  mt_s8_gemm45_kernel(wp, xp, kg, &acc[0][0], mt_s8_zero_acc);
+  mt_s8_gemm45_kernel(wp, xp, kg, acc[0], mt_s8_zero_acc);
 }
 #else
 /* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns (portable C:
@@ -337,7 +337,7 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, c, acc[4][MT_S8_ACC_COLS];
+  int32_t nb, g, r0, r, acc[4][MT_S8_ACC_COLS];
   size_t p0;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(MT_S8_SLIDE)
@@ -363,13 +363,32 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
 #if defined(MT_S8_RV32_ASM)
             mt_s8_requant_run(acc[r], npx, yo, 1, mc, ar, &rq);
 #else
-            for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+            for (int32_t c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
 #endif
           }
         }
       }
     }
 }
+
+#if defined(MT_S8_RV32_ASM)
+/* One row of A into panel column q (q[t * 5] = a[t] - zp); returns the sum
+ * of the values written (the b_zp correction), in the same pass. */
+static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t zp)
+{
+  int32_t t, s = 0;
+  for (t = 0; t + 4 <= k; t += 4, q += 4 * MT_S8_COLS) {
+    const int32_t v0 = a[t] - zp, v1 = a[t + 1] - zp, v2 = a[t + 2] - zp, v3 = a[t + 3] - zp;
+    q[0] = (int16_t)v0; q[MT_S8_COLS] = (int16_t)v1; q[2 * MT_S8_COLS] = (int16_t)v2; q[3 * MT_S8_COLS] = (int16_t)v3;
+    s += v0 + v1 + v2 + v3;
+  }
+  for (; t < k; t++, q += MT_S8_COLS) {
+    *q = (int16_t)(a[t] - zp);
+    s += *q;
+  }
+  return s;
+}
+#endif
 
 /* ---- matrix product ------------------------------------------------------- */
 
@@ -382,7 +401,7 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS];
+  int32_t bi, i0, j0, c, r, acc[4][MT_S8_ACC_COLS];
 #if defined(MT_S8_RV32_ASM)
   int32_t init[4 * MT_S8_COLS];
 #endif
@@ -397,12 +416,21 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
        * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
       for (c = 0; c < MT_S8_COLS; c++) {
         const int8_t *ar = c < ni ? ab + (size_t)(i0 + c) * k : NULL;
-        int32_t s = 0;
+#if defined(MT_S8_RV32_ASM)
+        if (ar != NULL)
+          rowsum[c] = mt_s8_fill_row(panel + c, ar, k, a_zp) * b_zp;
+        else {
+          mt_s8_fill(panel, c, 0, k, NULL, 0, 0);
+          rowsum[c] = 0;
+        }
+#else
+        int32_t t, s = 0;
         mt_s8_fill(panel, c, 0, k, ar, 1, a_zp);
-        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
         if (ar != NULL && b_zp != 0)
           for (t = 0; t < k; t++) s += ar[t];
         rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
+#endif
+        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
       }
 #if defined(MT_S8_RV32_ASM)
       for (r = 0; r < 4; r++)   /* the accumulators start at -rowsum */
@@ -411,7 +439,7 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
 #if defined(MT_S8_RV32_ASM)
-        mt_s8_gemm45_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, &acc[0][0], init);
+        mt_s8_gemm45_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc[0], init);
 #else
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
 #endif

@@ -11,8 +11,8 @@
  * k < 4 * kg (kg >= 1):
  * wp the 4-row weight block (16 bytes per group of 4 k, row r at byte 4r,
  * bytes in the order k0 k2 k1 k3), xp the panel (5 int16 per k). */
-void mt_s8_gemm45_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[20],
-                         const int32_t init[20]);
+void mt_s8_gemm45_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc,
+                         const int32_t *init);
 #endif
 
 #endif

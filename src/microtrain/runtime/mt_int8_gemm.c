@@ -372,21 +372,66 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
 }
 
 #if defined(MT_S8_RV32_ASM)
-/* One row of A into panel column q (q[t * 5] = a[t] - zp); returns the sum
- * of the values written (the b_zp correction), in the same pass. */
-static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t zp)
+/* ---- matrix product, rv32im ------------------------------------------------ */
+
+/* One row of A into panel column q (q[t * cols] = a[t] - zp, padded k 0);
+ * returns the sum of the values written (the b_zp correction), same pass. */
+static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4, int32_t zp, int32_t cols)
 {
   int32_t t, s = 0;
-  for (t = 0; t + 4 <= k; t += 4, q += 4 * MT_S8_COLS) {
+  for (t = 0; t + 4 <= k; t += 4, q += 4 * cols) {
     const int32_t v0 = a[t] - zp, v1 = a[t + 1] - zp, v2 = a[t + 2] - zp, v3 = a[t + 3] - zp;
-    q[0] = (int16_t)v0; q[MT_S8_COLS] = (int16_t)v1; q[2 * MT_S8_COLS] = (int16_t)v2; q[3 * MT_S8_COLS] = (int16_t)v3;
+    q[0] = (int16_t)v0; q[cols] = (int16_t)v1; q[2 * cols] = (int16_t)v2; q[3 * cols] = (int16_t)v3;
     s += v0 + v1 + v2 + v3;
   }
-  for (; t < k; t++, q += MT_S8_COLS) {
+  for (; t < k; t++, q += cols) {
     *q = (int16_t)(a[t] - zp);
     s += *q;
   }
+  for (; t < k4; t++, q += cols) *q = 0;
   return s;
+}
+
+/* Blocks of 5 rows of A (4 x 5 kernel), the last ones of 4 where that covers
+ * m exactly (128 = 24 * 5 + 2 * 4): no padded columns. The accumulators
+ * start at -zb * sum(a - za) of their row of A. */
+static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int32_t batch, const int32_t *a_off,
+                              const int32_t *b_off, int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                              const mt_s8_rq_t *rq, int16_t *panel)
+{
+  const int32_t k4 = (k + 3) & ~3, fours = (5 - m % 5) % 5, m5 = 4 * fours <= m ? m - 4 * fours : m;
+  const size_t block_bytes = (size_t)4 * k4;
+  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0};   /* column 4 stays 0 for 4-column blocks */
+  for (bi = 0; bi < batch; bi++) {
+    const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
+    int8_t *yb = y + (size_t)bi * m * n;
+    for (i0 = 0; i0 < m; i0 += cols) {
+      int32_t ni;
+      cols = i0 < m5 ? 5 : 4;
+      ni = m - i0 < cols ? m - i0 : cols;
+      for (c = 0; c < cols; c++) {
+        int32_t corr = 0, t;
+        if (c < ni)
+          corr = -mt_s8_fill_row(panel + c, ab + (size_t)(i0 + c) * k, k, k4, a_zp, cols) * b_zp;
+        else
+          for (t = 0; t < k4; t++) panel[t * cols + c] = 0;
+        for (r = 0; r < 4; r++) init[r * 5 + c] = corr;
+      }
+      for (j0 = 0; j0 < n; j0 += 4) {
+        const int32_t nj = n - j0 < 4 ? n - j0 : 4;
+        const int8_t *wb = bb + (size_t)(j0 / 4) * block_bytes;
+        if (cols == 5)
+          mt_s8_gemm45_kernel(wb, panel, k4 / 4, acc, init);
+        else
+          mt_s8_gemm44_kernel(wb, panel, k4 / 4, acc, init);
+        for (r = 0; r < nj; r++) {
+          const int32_t j = j0 + r;
+          mt_s8_requant_run(acc + r * 5, ni, yb + (size_t)i0 * n + j, (size_t)n, rq->mul[rq->nmul > 1 ? j : 0],
+                            mt_s8_add_r(rq, j), rq);
+        }
+      }
+    }
+  }
 }
 #endif
 
@@ -401,11 +446,12 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, acc[4][MT_S8_ACC_COLS];
-#if defined(MT_S8_RV32_ASM)
-  int32_t init[4 * MT_S8_COLS];
-#endif
+  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS];
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+#if defined(MT_S8_RV32_ASM)
+  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel);
+  return;
+#endif
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;
@@ -416,42 +462,21 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
        * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
       for (c = 0; c < MT_S8_COLS; c++) {
         const int8_t *ar = c < ni ? ab + (size_t)(i0 + c) * k : NULL;
-#if defined(MT_S8_RV32_ASM)
-        if (ar != NULL)
-          rowsum[c] = mt_s8_fill_row(panel + c, ar, k, a_zp) * b_zp;
-        else {
-          mt_s8_fill(panel, c, 0, k, NULL, 0, 0);
-          rowsum[c] = 0;
-        }
-#else
-        int32_t t, s = 0;
+        int32_t s = 0;
         mt_s8_fill(panel, c, 0, k, ar, 1, a_zp);
+        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
         if (ar != NULL && b_zp != 0)
           for (t = 0; t < k; t++) s += ar[t];
         rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
-#endif
-        mt_s8_fill(panel, c, k, k4 - k, NULL, 0, 0);
       }
-#if defined(MT_S8_RV32_ASM)
-      for (r = 0; r < 4; r++)   /* the accumulators start at -rowsum */
-        for (c = 0; c < MT_S8_COLS; c++) init[r * MT_S8_COLS + c] = -rowsum[c];
-#endif
       for (j0 = 0; j0 < n; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
-#if defined(MT_S8_RV32_ASM)
-        mt_s8_gemm45_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc[0], init);
-#else
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
-#endif
         for (r = 0; r < nj; r++) {
           const int32_t j = j0 + r, mc = mul[nmul > 1 ? j : 0];
           const int64_t ar = mt_s8_add_r(&rq, j);
-#if defined(MT_S8_RV32_ASM)
-          mt_s8_requant_run(acc[r], ni, yb + (size_t)i0 * n + j, (size_t)n, mc, ar, &rq);
-#else
           for (c = 0; c < ni; c++)
             yb[(size_t)(i0 + c) * n + j] = mt_s8_requant(acc[r][c] - rowsum[c], mc, ar, shift, lo, hi);
-#endif
         }
       }
     }

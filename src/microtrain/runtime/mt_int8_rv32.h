@@ -1,6 +1,6 @@
 /* rv32im int8 GEMM core in assembly (runtime/mt_int8_rv32.c), used by
- * mt_int8_gemm.c: 4 rows (the s8_rows_layout weight blocks) x 5 columns
- * (the int16 panel). */
+ * mt_int8_gemm.c: 4 rows (the s8_rows_layout weight blocks) x 5 or 4
+ * columns (the int16 panel). */
 #ifndef MT_INT8_RV32_H
 #define MT_INT8_RV32_H
 
@@ -12,6 +12,10 @@
  * wp the 4-row weight block (16 bytes per group of 4 k, row r at byte 4r,
  * bytes in the order k0 k2 k1 k3), xp the panel (5 int16 per k). */
 void mt_s8_gemm45_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc,
+                         const int32_t *init);
+/* The same for a panel of 4 columns (panel[k * 4 + c]); acc and init keep
+ * the layout r * 5 + c (column 4 passed through). */
+void mt_s8_gemm44_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc,
                          const int32_t *init);
 #endif
 

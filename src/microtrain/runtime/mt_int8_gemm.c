@@ -107,6 +107,7 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
 }
 #elif defined(MT_S8_RV32_ASM)
+/* the kernels of mt_int8_rv32.c; accumulators start at 0 for convs */
 static const int32_t mt_s8_zero_acc[4 * MT_S8_COLS] = {0};
 
 static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][MT_S8_ACC_COLS])
@@ -151,6 +152,20 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   acc[3][0] = a30; acc[3][1] = a31; acc[3][2] = a32; acc[3][3] = a33;
 }
 #endif
+
+/* Columns of the block at p0 of `total` pixels / rows of A: MT_S8_COLS; on
+ * rv32 blocks of 5, the last ones of 4 where that covers the rest exactly
+ * (64 = 12 * 5 + 4, 16 = 4 * 4, 128 = 24 * 5 + 2 * 4): no padded columns. */
+static inline int32_t mt_s8_block_cols(size_t p0, size_t total)
+{
+#if defined(MT_S8_RV32_ASM)
+  const size_t fours = (5 - total % 5) % 5;
+  return 4 * fours <= total && p0 >= total - 4 * fours ? 4 : 5;
+#else
+  (void)p0; (void)total;
+  return MT_S8_COLS;
+#endif
+}
 
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
@@ -337,7 +352,7 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, acc[4][MT_S8_ACC_COLS];
+  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS];
   size_t p0;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(MT_S8_SLIDE)
@@ -350,12 +365,18 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
       int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
-      for (p0 = 0; p0 < out_plane; p0 += MT_S8_COLS) {
-        const int32_t npx = out_plane - p0 < MT_S8_COLS ? (int32_t)(out_plane - p0) : MT_S8_COLS;
+      for (p0 = 0; p0 < out_plane; p0 += (size_t)cols) {
+        const int32_t npx = out_plane - p0 < (size_t)(cols = mt_s8_block_cols(p0, out_plane))
+                                ? (int32_t)(out_plane - p0) : cols;
         mt_s8_conv_panel(xg, geo, p0, npx, x_zp, panel);
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
-          mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
+          const int8_t *wb = wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes;
+#if defined(MT_S8_RV32_ASM)
+          (cols == 5 ? mt_s8_gemm45_kernel : mt_s8_gemm44_kernel)(wb, panel, k4 / 4, acc[0], mt_s8_zero_acc);
+#else
+          mt_s8_kernel(wb, panel, k4 / 4, acc);
+#endif
           for (r = 0; r < nr; r++) {
             const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
             const int64_t ar = mt_s8_add_r(&rq, oc);
@@ -374,10 +395,11 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
 #if defined(MT_S8_RV32_ASM)
 /* ---- matrix product, rv32im ------------------------------------------------ */
 
-/* One row of A into panel column q (q[t * cols] = a[t] - zp, padded k 0);
+/* One row of A into panel column q (q[t * 5] = a[t] - zp, padded k 0);
  * returns the sum of the values written (the b_zp correction), same pass. */
-static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4, int32_t zp, int32_t cols)
+static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4, int32_t zp)
 {
+  const int32_t cols = MT_S8_COLS;
   int32_t t, s = 0;
   for (t = 0; t + 4 <= k; t += 4, q += 4 * cols) {
     const int32_t v0 = a[t] - zp, v1 = a[t + 1] - zp, v2 = a[t + 2] - zp, v3 = a[t + 3] - zp;
@@ -393,13 +415,13 @@ static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4
 }
 
 /* Blocks of 5 rows of A (4 x 5 kernel), the last ones of 4 where that covers
- * m exactly (128 = 24 * 5 + 2 * 4): no padded columns. The accumulators
- * start at -zb * sum(a - za) of their row of A. */
+ * m exactly (mt_s8_block_cols; 128 = 24 * 5 + 2 * 4). The accumulators start
+ * at -zb * sum(a - za) of their row of A. */
 static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int32_t batch, const int32_t *a_off,
                               const int32_t *b_off, int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
                               const mt_s8_rq_t *rq, int16_t *panel)
 {
-  const int32_t k4 = (k + 3) & ~3, fours = (5 - m % 5) % 5, m5 = 4 * fours <= m ? m - 4 * fours : m;
+  const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0};   /* column 4 stays 0 for 4-column blocks */
   for (bi = 0; bi < batch; bi++) {
@@ -407,14 +429,14 @@ static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int
     int8_t *yb = y + (size_t)bi * m * n;
     for (i0 = 0; i0 < m; i0 += cols) {
       int32_t ni;
-      cols = i0 < m5 ? 5 : 4;
+      cols = mt_s8_block_cols((size_t)i0, (size_t)m);
       ni = m - i0 < cols ? m - i0 : cols;
       for (c = 0; c < cols; c++) {
-        int32_t corr = 0, t;
+        int32_t corr = 0;
         if (c < ni)
-          corr = -mt_s8_fill_row(panel + c, ab + (size_t)(i0 + c) * k, k, k4, a_zp, cols) * b_zp;
+          corr = -mt_s8_fill_row(panel + c, ab + (size_t)(i0 + c) * k, k, k4, a_zp) * b_zp;
         else
-          for (t = 0; t < k4; t++) panel[t * cols + c] = 0;
+          mt_s8_fill(panel, c, 0, k4, NULL, 0, 0);
         for (r = 0; r < 4; r++) init[r * 5 + c] = corr;
       }
       for (j0 = 0; j0 < n; j0 += 4) {

@@ -13,8 +13,8 @@
  * bytes in the order k0 k2 k1 k3), xp the panel (5 int16 per k). */
 void mt_s8_gemm45_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc,
                          const int32_t *init);
-/* The same for a panel of 4 columns (panel[k * 4 + c]); acc and init keep
- * the layout r * 5 + c (column 4 passed through). */
+/* The same for columns 0..3 of that panel (for blocks of 4 pixels / rows
+ * of A); column 4 of acc is init's, passed through. */
 void mt_s8_gemm44_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t *acc,
                          const int32_t *init);
 #endif

@@ -107,7 +107,9 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   mt_s8_kernel2(wp + 8, xp, kg, &acc[2][0]);
 }
 #elif defined(MT_S8_RV32_ASM)
-/* the kernels of mt_int8_rv32.c; accumulators start at 0 for convs */
+/* the kernels of mt_int8_rv32.c (convs and matmul call them directly, by
+ * block width; this wrapper keeps the shared matmul body, which rv32 does
+ * not reach, compiling); accumulators start at 0 for convs */
 static const int32_t mt_s8_zero_acc[4 * MT_S8_COLS] = {0};
 
 static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][MT_S8_ACC_COLS])
@@ -117,8 +119,9 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
 #else
 /* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns (portable C:
  * the host and cores without the paths above): per k 4 weight + 4 panel
- * loads feed 16 MACs. GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
- * and spill accumulators; it is off for this function. */
+ * loads feed 16 MACs. GCC's pre-allocation scheduler would hoist all 16
+ * weight loads of a group and spill accumulators; it is off for this
+ * function. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif

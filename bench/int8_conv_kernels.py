@@ -1,6 +1,7 @@
 """Instructions per MAC of the int8 conv and matmul kernels (mt.QConv,
 mt.QMatMul) on single-layer models: default kernels (mt_conv_s8_gemm /
-mt_matmul_s8_gemm, register-blocked, __smlad on Cortex-M4/M7; depthwise
+mt_matmul_s8_gemm, register-blocked, __smlad on Cortex-M4/M7, the 4x5
+assembly GEMM and the 3-wide sliding window on rv32; depthwise
 mt_conv_s8_fast) vs MICROTRAIN_KERNELS=reference, on rv32imc, rv32imfc,
 cortex-m4, cortex-m7 (QEMU instruction counts, not cycles). Quoted in
 docs/targets.md ("Fast int8 kernels") and docs/quantization.md.

@@ -74,8 +74,9 @@ def requant_c_args(ctx, mul_index: int, add_index: int) -> str:
 
 def s8_panel_bytes(k: int) -> int:
     """Scratch of the int8 GEMM kernels (runtime/mt_int8_gemm.c,
-    mt_s8_panel_bytes): 4 columns of int16, k rounded up to a multiple of 4."""
-    return (int(k) + 3) // 4 * 4 * 4 * 2
+    mt_s8_panel_bytes): the widest panel, 5 columns of int16 (rv32im), k
+    rounded up to a multiple of 4."""
+    return (int(k) + 3) // 4 * 4 * 5 * 2
 
 
 def s8_dw3x3_scratch_bytes(out_h: int, out_w: int) -> int:

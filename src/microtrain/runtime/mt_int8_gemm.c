@@ -10,24 +10,35 @@
  * side by side (16 bytes), each row's bytes in the order k0 k2 k1 k3: one
  * pointer with small immediate offsets; SXTB16 (bytes 0, 2) then yields
  * the int16 pair (k0, k1) and SXTB16 of the word rotated by 8 (k2, k3). The
- * weight table is byte-aligned: ARMv7E-M allows unaligned LDR.
+ * weight table is emitted as int32 words (word-aligned for LDRD).
  * Columns: packed at run time into the scratch `panel` as int16 with the zero
  * point subtracted (padding taps = 0, padded k = 0):
- *   generic: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
+ *   rv32im: panel[k*5 + c], 5 columns; 4x5 int32 accumulators per block in
+ *   the assembly kernel of mt_int8_rv32.c (28 registers); convolutions with
+ *   kernel width 3 and stride 1 along W take the sliding-window kernel of
+ *   mt_int8_slide.c instead (mt_conv_s8_slide below);
+ *   generic C: panel[k*4 + c], 4 columns; 4x4 int32 accumulators per block;
  *   DSP (Cortex-M4/M7): per group of 4 k and column c the 4 values in
  *   order, 3 columns (panel[(k/4)*12 + c*4 + k%4]); SMLAD does 2 MACs.
- * Scratch: mt_s8_panel_bytes(K) bytes, 4-byte aligned. */
+ * Scratch: mt_s8_panel_bytes(K) bytes (sized for 5 columns), 4-byte aligned. */
 #include "mt_kernels.h"
 #include "mt_int8_dsp.h"
+#include "mt_int8_slide.h"
+#include "mt_int8_rv32.h"
 #if defined(__ARM_FEATURE_DSP)
 #define MT_S8_COLS 3
+#elif defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
+#define MT_S8_RV32_ASM 1
+#define MT_S8_COLS 5   /* the 4 x 5 assembly kernel (mt_int8_rv32.c) */
 #else
 #define MT_S8_COLS 4
 #endif
+/* columns of an accumulator block (the DSP kernel fills 3 of 4) */
+#define MT_S8_ACC_COLS (MT_S8_COLS > 4 ? MT_S8_COLS : 4)
 
 size_t mt_s8_panel_bytes(int32_t kk)
 {
-  return (size_t)((kk + 3) & ~3) * 4 * sizeof(int16_t);
+  return (size_t)((kk + 3) & ~3) * 5 * sizeof(int16_t);   /* the widest panel: 5 columns (rv32im) */
 }
 
 /* panel index of (k, c) */
@@ -36,7 +47,7 @@ static inline size_t mt_s8_pos(int32_t k, int32_t c)
 #if defined(__ARM_FEATURE_DSP)
   return (size_t)(k >> 2) * (4 * MT_S8_COLS) + (size_t)c * 4 + (size_t)(k & 3);
 #else
-  return (size_t)k * 4 + (size_t)c;
+  return (size_t)k * MT_S8_COLS + (size_t)c;
 #endif
 }
 
@@ -125,28 +136,22 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   mt_s8_dsp_2x3(wp, xp, kg, &acc[0][0]);
   mt_s8_dsp_2x3(wp + 8, xp, kg, &acc[2][0]);
 }
-#else
-#if defined(__riscv) && __riscv_xlen == 32 && defined(__riscv_mul)
-#define MT_S8_RV32_ASM 1
-/* rv32im: one group of 4 k in asm blocks (GCC's allocator spills
- * accumulators of the C version): 16 lh + 16 lb + 64 mul + 64 add for 64
- * MACs; the caller steps xp by 16 halfwords and wp by 16 bytes. */
-#define MT_S8_RV32_GROUP(xp, wp) do { \
-  __asm__("lh %[x0], 0(%[xp])\n\t" "lh %[x1], 2(%[xp])\n\t" "lh %[x2], 4(%[xp])\n\t" "lh %[x3], 6(%[xp])\n\t" "lb %[w], 0(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 4(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 8(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 12(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 8(%[xp])\n\t" "lh %[x1], 10(%[xp])\n\t" "lh %[x2], 12(%[xp])\n\t" "lh %[x3], 14(%[xp])\n\t" "lb %[w], 2(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 6(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 10(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 14(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 16(%[xp])\n\t" "lh %[x1], 18(%[xp])\n\t" "lh %[x2], 20(%[xp])\n\t" "lh %[x3], 22(%[xp])\n\t" "lb %[w], 1(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 5(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 9(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 13(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  __asm__("lh %[x0], 24(%[xp])\n\t" "lh %[x1], 26(%[xp])\n\t" "lh %[x2], 28(%[xp])\n\t" "lh %[x3], 30(%[xp])\n\t" "lb %[w], 3(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a00], %[a00], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a01], %[a01], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a02], %[a02], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a03], %[a03], %[t]\n\t" "lb %[w], 7(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a10], %[a10], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a11], %[a11], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a12], %[a12], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a13], %[a13], %[t]\n\t" : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp) : "memory"); \
-  __asm__("lb %[w], 11(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a20], %[a20], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a21], %[a21], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a22], %[a22], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a23], %[a23], %[t]\n\t" "lb %[w], 15(%[wp])\n\t" "mul %[t], %[w], %[x0]\n\t" "add %[a30], %[a30], %[t]\n\t" "mul %[t], %[w], %[x1]\n\t" "add %[a31], %[a31], %[t]\n\t" "mul %[t], %[w], %[x2]\n\t" "add %[a32], %[a32], %[t]\n\t" "mul %[t], %[w], %[x3]\n\t" "add %[a33], %[a33], %[t]\n\t" : [a20] "+r"(a20), [a21] "+r"(a21), [a22] "+r"(a22), [a23] "+r"(a23), [a30] "+r"(a30), [a31] "+r"(a31), [a32] "+r"(a32), [a33] "+r"(a33), [w] "=&r"(w), [t] "=&r"(t) : [xp] "r"(xp), [wp] "r"(wp), [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3) : "memory"); \
-  } while (0)
-#endif
+#elif defined(MT_S8_RV32_ASM)
+/* the kernels of mt_int8_rv32.c (convs and matmul call them directly, by
+ * block width; this wrapper keeps the shared matmul body, which rv32 does
+ * not reach, compiling); accumulators start at 0 for convs */
+static const int32_t mt_s8_zero_acc[4 * MT_S8_COLS] = {0};
 
-/* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns: per k 4
- * weight + 4 panel loads feed 16 MACs (two instructions each on rv32im).
- * GCC's pre-allocation scheduler would hoist all 16 weight loads of a group
- * and spill accumulators; it is off for this function. */
+static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_t acc[4][MT_S8_ACC_COLS])
+{
+  mt_s8_gemm45_kernel(wp, xp, kg, acc[0], mt_s8_zero_acc);
+}
+#else
+/* acc[r][c] = sum_k w(r, k) * panel(k, c), 4 rows x 4 columns (portable C:
+ * the host and cores without the paths above): per k 4 weight + 4 panel
+ * loads feed 16 MACs. GCC's pre-allocation scheduler would hoist all 16
+ * weight loads of a group and spill accumulators; it is off for this
+ * function. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
@@ -165,12 +170,6 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     v = wp[8 + o];  a20 += v * x0; a21 += v * x1; a22 += v * x2; a23 += v * x3;       \
     v = wp[12 + o]; a30 += v * x0; a31 += v * x1; a32 += v * x2; a33 += v * x3;       \
   } while (0)
-#if defined(MT_S8_RV32_ASM)
-  {
-    int32_t x0, x1, x2, x3, w, t;
-    for (; xp < xend; xp += 16, wp += 16) MT_S8_RV32_GROUP(xp, wp);
-  }
-#else
   while (xp < xend) {
     MT_S8_K(0, 0);
     MT_S8_K(1, 2);
@@ -179,7 +178,6 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
     xp += 16;
     wp += 16;
   }
-#endif
 #undef MT_S8_K
   acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02; acc[0][3] = a03;
   acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12; acc[1][3] = a13;
@@ -187,6 +185,20 @@ static void mt_s8_kernel(const int8_t *wp, const int16_t *xp, int32_t kg, int32_
   acc[3][0] = a30; acc[3][1] = a31; acc[3][2] = a32; acc[3][3] = a33;
 }
 #endif
+
+/* Columns of the block at p0 of `total` pixels / rows of A: MT_S8_COLS; on
+ * rv32 blocks of 5, the last ones of 4 where that covers the rest exactly
+ * (64 = 12 * 5 + 4, 16 = 4 * 4, 128 = 24 * 5 + 2 * 4): no padded columns. */
+static inline int32_t mt_s8_block_cols(size_t p0, size_t total)
+{
+#if defined(MT_S8_RV32_ASM)
+  const size_t fours = (5 - total % 5) % 5;
+  return 4 * fours <= total && p0 >= total - 4 * fours ? 4 : 5;
+#else
+  (void)p0; (void)total;
+  return MT_S8_COLS;
+#endif
+}
 
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
@@ -297,6 +309,32 @@ static void mt_s8_store(const int32_t acc[4][4], int32_t nr, int32_t nc, const i
 #undef MT_S8_ROW_CONSTANTS
 #endif
 
+#if defined(MT_S8_RV32_ASM)
+/* y[c * ystep] = mt_s8_requant(acc[c], ...) for c < n, the shift's case
+ * chosen once per run. GCC's >> on negative values is arithmetic (floor, as
+ * mt_floor_shift); this code is compiled by GCC for rv32 only. */
+static void mt_s8_requant_run(const int32_t *acc, int32_t n, int8_t *y, size_t ystep, int32_t mc, int64_t ar,
+                              const mt_s8_rq_t *rq)
+{
+  const int32_t lo = rq->lo, hi = rq->hi, shift = rq->shift;
+  int32_t c;
+  if (shift >= 32)
+    for (c = 0; c < n; c++, y += ystep) {
+      int32_t q = (int32_t)(((int64_t)acc[c] * mc + ar) >> 32) >> (shift - 32);
+      if (q < lo) q = lo;
+      if (q > hi) q = hi;
+      *y = (int8_t)q;
+    }
+  else
+    for (c = 0; c < n; c++, y += ystep) {
+      int64_t t = ((int64_t)acc[c] * mc + ar) >> shift;
+      if (t < lo) t = lo;
+      if (t > hi) t = hi;
+      *y = (int8_t)t;
+    }
+}
+#endif
+
 /* ---- convolution ---------------------------------------------------------- */
 
 /* One column's run of `n` reduction elements from k: x[ic * stride] - zp,
@@ -357,6 +395,64 @@ static void mt_s8_conv_panel(const int8_t *xg, const int32_t *geo, size_t p0, in
   }
 }
 
+#if defined(MT_S8_SLIDE)
+/* Kernel width 3, stride and dilation 1 along W, input channels per group a
+ * multiple of 4 (rv32im): the sliding-window kernel of mt_int8_slide.c on a
+ * band of 8 output pixels (in the panel scratch: 20 * rows * cg bytes <=
+ * mt_s8_panel_bytes(3 * rows * cg)), row pairs of the same weight layout. */
+static int mt_s8_slide_fits(const int32_t *geo)
+{
+  return geo[MT_CONV_K + 2] == 3 && geo[MT_CONV_STRIDE + 2] == 1 && geo[MT_CONV_DIL + 2] == 1 &&
+         (geo[MT_CONV_C] / geo[MT_CONV_GROUP]) % 4 == 0;
+}
+
+static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, const int32_t *geo, int32_t x_zp,
+                             const mt_s8_rq_t *rq, int16_t *band)
+{
+  const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
+  const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
+  const int32_t *st = geo + MT_CONV_STRIDE, *dl = geo + MT_CONV_DIL, *pd = geo + MT_CONV_PAD;
+  const int32_t cg = C / G, mg = M / G, rows = ks[0] * ks[1], kk = cg * rows * 3;
+  const size_t in_plane = (size_t)in[0] * in[1] * in[2];
+  const size_t out_plane = (size_t)out[0] * out[1] * out[2];
+  const size_t block_bytes = (size_t)4 * kk, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
+  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, acc[2 * MT_S8_SLIDE_COLS];
+  for (nb = 0; nb < N; nb++)
+    for (g = 0; g < G; g++) {
+      const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane, *wg = wpk + (size_t)g * group_bytes;
+      int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
+      for (od = 0; od < out[0]; od++)
+        for (oh = 0; oh < out[1]; oh++)
+          for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS) {
+            const int32_t npx = out[2] - ow0 < MT_S8_SLIDE_COLS ? out[2] - ow0 : MT_S8_SLIDE_COLS;
+            const int32_t iw0 = ow0 - pd[2], j_lo = iw0 < 0 ? -iw0 : 0;
+            const int32_t j_hi = in[2] - iw0 < 10 ? in[2] - iw0 : 10;
+            const size_t ypix = ((size_t)od * out[1] + oh) * out[2] + ow0;
+            int16_t *bt = band;
+            for (kd = 0; kd < ks[0]; kd++) {
+              const int32_t id = od * st[0] - pd[0] + kd * dl[0];
+              for (kh = 0; kh < ks[1]; kh++, bt += MT_S8_SLIDE_BAND(1, cg)) {
+                const int32_t ih = oh * st[1] - pd[1] + kh * dl[1];
+                const int inside = id >= 0 && id < in[0] && ih >= 0 && ih < in[1];
+                mt_s8_slide_band_row(bt, inside ? xg + ((size_t)id * in[1] + ih) * in[2] : NULL, cg, in_plane,
+                                     iw0, j_lo, j_hi, x_zp);
+              }
+            }
+            for (r0 = 0; r0 < mg; r0 += 2) {   /* rows 2p, 2p + 1 of a block of 4: bytes 8p, 8p + 4 */
+              const int32_t nr = mg - r0 < 2 ? mg - r0 : 2;
+              mt_s8_slide_kernel(band, wg + (size_t)(r0 / 4) * block_bytes + (size_t)(r0 & 2) * 4, cg, rows, acc);
+              for (r = 0; r < nr; r++) {
+                const int32_t oc = g * mg + r0 + r, mc = rq->mul[rq->nmul > 1 ? oc : 0];
+                const int64_t ar = mt_s8_add_r(rq, oc);
+                mt_s8_requant_run(acc + r * MT_S8_SLIDE_COLS, npx, yg + (size_t)(r0 + r) * out_plane + ypix,
+                                  1, mc, ar, rq);
+              }
+            }
+          }
+    }
+}
+#endif
+
 void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
                      const int32_t *geo, int32_t x_zp,
                      const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
@@ -369,24 +465,36 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, c, acc[4][4];
+  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS];
   size_t p0;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
 #endif
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
+#if defined(MT_S8_SLIDE)
+  if (mt_s8_slide_fits(geo)) {
+    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel);
+    return;
+  }
+#endif
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
       int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
-      for (p0 = 0; p0 < out_plane; p0 += MT_S8_COLS) {
-        const int32_t npx = out_plane - p0 < MT_S8_COLS ? (int32_t)(out_plane - p0) : MT_S8_COLS;
+      for (p0 = 0; p0 < out_plane; p0 += (size_t)cols) {
+        const int32_t npx = out_plane - p0 < (size_t)(cols = mt_s8_block_cols(p0, out_plane))
+                                ? (int32_t)(out_plane - p0) : cols;
         mt_s8_conv_panel(xg, geo, p0, npx, x_zp, panel);
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
-          mt_s8_kernel(wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes, panel, k4 / 4, acc);
+          const int8_t *wb = wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes;
+#if defined(MT_S8_RV32_ASM)
+          (cols == 5 ? mt_s8_gemm45_kernel : mt_s8_gemm44_kernel)(wb, panel, k4 / 4, acc[0], mt_s8_zero_acc);
+#else
+          mt_s8_kernel(wb, panel, k4 / 4, acc);
+#endif
 #if defined(__ARM_FEATURE_DSP)
-          (void)r; (void)c;
+          (void)r;
           mt_s8_store((const int32_t (*)[4])acc, nr, npx, NULL, g * mg + r0, &drq, yg + (size_t)r0 * out_plane + p0,
                       out_plane, 1);
 #else
@@ -394,13 +502,82 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
             const int32_t oc = g * mg + r0 + r, mc = mul[nmul > 1 ? oc : 0];
             const int64_t ar = mt_s8_add_r(&rq, oc);
             int8_t *yo = yg + (size_t)(r0 + r) * out_plane + p0;
-            for (c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+#if defined(MT_S8_RV32_ASM)
+            mt_s8_requant_run(acc[r], npx, yo, 1, mc, ar, &rq);
+#else
+            for (int32_t c = 0; c < npx; c++) yo[c] = mt_s8_requant(acc[r][c], mc, ar, shift, lo, hi);
+#endif
           }
 #endif
         }
       }
     }
 }
+
+#if defined(MT_S8_RV32_ASM)
+/* ---- matrix product, rv32im ------------------------------------------------ */
+
+/* One row of A into panel column q (q[t * 5] = a[t] - zp, padded k 0);
+ * returns the sum of the values written (the b_zp correction), same pass. */
+static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4, int32_t zp)
+{
+  const int32_t cols = MT_S8_COLS;
+  int32_t t, s = 0;
+  for (t = 0; t + 4 <= k; t += 4, q += 4 * cols) {
+    const int32_t v0 = a[t] - zp, v1 = a[t + 1] - zp, v2 = a[t + 2] - zp, v3 = a[t + 3] - zp;
+    q[0] = (int16_t)v0; q[cols] = (int16_t)v1; q[2 * cols] = (int16_t)v2; q[3 * cols] = (int16_t)v3;
+    s += v0 + v1 + v2 + v3;
+  }
+  for (; t < k; t++, q += cols) {
+    *q = (int16_t)(a[t] - zp);
+    s += *q;
+  }
+  for (; t < k4; t++, q += cols) *q = 0;
+  return s;
+}
+
+/* Blocks of 5 rows of A (4 x 5 kernel), the last ones of 4 where that covers
+ * m exactly (mt_s8_block_cols; 128 = 24 * 5 + 2 * 4). The accumulators start
+ * at -zb * sum(a - za) of their row of A. */
+static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int32_t batch, const int32_t *a_off,
+                              const int32_t *b_off, int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                              const mt_s8_rq_t *rq, int16_t *panel)
+{
+  const int32_t k4 = (k + 3) & ~3;
+  const size_t block_bytes = (size_t)4 * k4;
+  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0};   /* column 4 stays 0 for 4-column blocks */
+  for (bi = 0; bi < batch; bi++) {
+    const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
+    int8_t *yb = y + (size_t)bi * m * n;
+    for (i0 = 0; i0 < m; i0 += cols) {
+      int32_t ni;
+      cols = mt_s8_block_cols((size_t)i0, (size_t)m);
+      ni = m - i0 < cols ? m - i0 : cols;
+      for (c = 0; c < cols; c++) {
+        int32_t corr = 0;
+        if (c < ni)
+          corr = -mt_s8_fill_row(panel + c, ab + (size_t)(i0 + c) * k, k, k4, a_zp) * b_zp;
+        else
+          mt_s8_fill(panel, c, 0, k4, NULL, 0, 0);
+        for (r = 0; r < 4; r++) init[r * 5 + c] = corr;
+      }
+      for (j0 = 0; j0 < n; j0 += 4) {
+        const int32_t nj = n - j0 < 4 ? n - j0 : 4;
+        const int8_t *wb = bb + (size_t)(j0 / 4) * block_bytes;
+        if (cols == 5)
+          mt_s8_gemm45_kernel(wb, panel, k4 / 4, acc, init);
+        else
+          mt_s8_gemm44_kernel(wb, panel, k4 / 4, acc, init);
+        for (r = 0; r < nj; r++) {
+          const int32_t j = j0 + r;
+          mt_s8_requant_run(acc + r * 5, ni, yb + (size_t)i0 * n + j, (size_t)n, rq->mul[rq->nmul > 1 ? j : 0],
+                            mt_s8_add_r(rq, j), rq);
+        }
+      }
+    }
+  }
+}
+#endif
 
 /* ---- matrix product ------------------------------------------------------- */
 
@@ -448,10 +625,14 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][4];
+  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS];
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
+#endif
+#if defined(MT_S8_RV32_ASM)
+  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel);
+  return;
 #endif
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];

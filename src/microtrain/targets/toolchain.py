@@ -2,6 +2,7 @@
 and reading back what the firmware needs: section sizes and static stack."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -149,15 +150,22 @@ _DATA_OUT = (".data", ".sdata", ".tdata")
 _RAM_OUT = (".bss", ".sbss", ".tbss")
 
 
-def _part_of(path: str, fw: Firmware) -> str:
-    name = Path(path.split("(")[0]).name
-    if name in {f"{fw.elf.stem}-{src.stem}.o" for src in fw.sources}:
-        return "model"                  # e.g. network.c (wiring, arena) and weights.c
-    if name == f"{fw.elf.stem}-mt_target_main.o":
-        return "harness"                # I/O buffers, semihosting main, markers
-    if name == "libmt.a":
-        return "kernels"
-    return "libc"                       # picolibc, libm, libgcc (soft-float), crt0
+def _part_namer(fw: Firmware):
+    """path in the linker map -> part; the file names are worked out once (a
+    map lists thousands of input sections)."""
+    model = {f"{fw.elf.stem}-{src.stem}.o" for src in fw.sources}
+    harness = f"{fw.elf.stem}-mt_target_main.o"
+
+    def part_of(path: str) -> str:
+        name = os.path.basename(path.split("(")[0])
+        if name in model:
+            return "model"              # e.g. network.c (wiring, arena) and weights.c
+        if name == harness:
+            return "harness"            # I/O buffers, semihosting main, markers
+        if name == "libmt.a":
+            return "kernels"
+        return "libc"                   # picolibc, libm, libgcc (soft-float), crt0
+    return part_of
 
 
 def bytes_by_part(fw: Firmware) -> dict[str, tuple[int, int]]:
@@ -166,6 +174,7 @@ def bytes_by_part(fw: Firmware) -> dict[str, tuple[int, int]]:
     text = (fw.build_dir / f"{fw.elf.stem}.map").read_text(errors="replace")
     text = text[text.find("Linker script and memory map"):]
     totals = {p: [0, 0] for p in PARTS}
+    part_of = _part_namer(fw)
     out_section, pending = None, None
     one_line = re.compile(r"^ (\.\S+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S.*)$")
     continued = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S.*)$")
@@ -182,7 +191,7 @@ def bytes_by_part(fw: Firmware) -> dict[str, tuple[int, int]]:
         pending = line.strip() if re.match(r"^ \.\S+$", line) else None
         if size is None or out_section is None or "0x" in path:
             continue
-        part, n = _part_of(path, fw), int(size, 16)
+        part, n = part_of(path), int(size, 16)
         if out_section.startswith(_FLASH_OUT):
             totals[part][0] += n
         elif out_section.startswith(_DATA_OUT):

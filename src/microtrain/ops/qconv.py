@@ -10,7 +10,10 @@ of 4 pixels in the op's scratch, register-blocked, __smlad on Cortex-M4/M7);
 depthwise 3x3 stride 1 mt_conv_s8_dw3x3 (mt_int8_dw.c: zero-padded int16 plane
 in the op's scratch); other depthwise (one output channel per group)
 mt_conv_s8_fast (mt_int8_conv.c);
-the plain mt_conv_s8 with MICROTRAIN_KERNELS=reference."""
+the plain mt_conv_s8 with MICROTRAIN_KERNELS=reference. Multi-core builds
+split the GEMM kernel's pixel blocks and the 3x3 depthwise kernel's channels
+over the cores (`_par` variants, one panel per core); the other two run on
+core 0."""
 from __future__ import annotations
 
 import math
@@ -57,18 +60,18 @@ def _reference(node, args):
 def _lower(node, ctx):
     geo = conv_geometry(node, ctx.ins[0].shape, ctx.ins[1].shape)
     kernel = _kernel(geo, ctx.ins[1])
-    w, panel = ctx.inp(1), ""
+    w, panel, par = ctx.inp(1), "", None
     if kernel == "mt_conv_s8_gemm":   # weights re-laid out for the kernel (a const copy)
         wc = np.asarray(ctx.ins[1].const)
         # reduction order (tap, input channel), as the kernel's im2col panel
         wt = wc.reshape(wc.shape[0], wc.shape[1], -1).transpose(0, 2, 1)
         rows = wt.reshape(geo.group, geo.out_channels // geo.group, -1)
         w = s8_rows_table(ctx, [s8_rows_layout(g) for g in rows])
-        panel = f", (int16_t *){ctx.scratch}"
-    elif kernel == "mt_conv_s8_dw3x3":
-        panel = f", (int16_t *){ctx.scratch}"
-    return (f"{kernel}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "
-            f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)}{panel});")
+    if kernel in ("mt_conv_s8_gemm", "mt_conv_s8_dw3x3"):
+        par = ctx.par()   # multi-core: this core's share (the _par variant), its own panel
+        panel = f", (int16_t *){ctx.core_scratch}"
+    return (f"{kernel}{'_par' if par else ''}({ctx.inp(0)}, {w}, {ctx.out(0)}, {ctx.table(geo.table())}, "
+            f"{int(node.attr('x_zero_point', 0))}, {requant_c_args(ctx, 2, 3)}{panel}{', ' + par if par else ''});")
 
 
 def _dw3x3(geo) -> bool:

@@ -8,7 +8,9 @@ Kernels (bit-identical): mt_matmul_s8_gemm (runtime/mt_int8_gemm.c: 4 columns
 of B packed in the op's scratch, register-blocked, __smlad on Cortex-M4/M7) for
 m >= 4; mt_matmul_s8_fast (runtime/mt_int8_matmul.c, 4 columns per pass) for
 fewer rows; or the plain mt_matmul_s8 with MICROTRAIN_KERNELS=reference (bit-identical);
-the batch broadcast is a table of per-batch element offsets."""
+the batch broadcast is a table of per-batch element offsets. Multi-core
+builds split the GEMM kernel's blocks of rows of A over the cores
+(mt_matmul_s8_gemm_par, one panel per core); the others run on core 0."""
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +74,9 @@ def _lower(node, ctx):
         b = s8_rows_table(ctx, [s8_rows_layout(mt.T) for mt in mats])
         packed = (n + 3) // 4 * 4 * ((k + 3) // 4 * 4)
         b_off = [off // (k * n) * packed for off in b_off]
-        panel = f", (int16_t *){ctx.scratch}"
+        par = ctx.par()   # multi-core: this core's blocks of rows of A, its own panel
+        panel = f", (int16_t *){ctx.core_scratch}{', ' + par if par else ''}"
+        kernel += "_par" if par else ""
     return (f"{kernel}({ctx.inp(0)}, {b}, {ctx.out(0)}, {len(a_off)}, "
             f"{ctx.table(a_off)}, {ctx.table(b_off)}, {m}, {k}, {n}, "
             f"{int(node.attr('a_zero_point', 0))}, {int(node.attr('b_zero_point', 0))}, "

@@ -84,6 +84,17 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
                        int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
                        const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                        int32_t shift, int32_t lo, int32_t hi, int16_t *panel);
+/* Multi-core (mt_parallel.h): this core's share of the outputs, `panel` this
+ * core's own scratch; bit-identical to the calls above for any core count. */
+void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
+                         const int32_t *geo, int32_t x_zp,
+                         const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                         int32_t shift, int32_t lo, int32_t hi, int16_t *panel, mt_par_t par);
+void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
+                           int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                           int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                           const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                           int32_t shift, int32_t lo, int32_t hi, int16_t *panel, mt_par_t par);
 
 /* Depthwise 3x3, stride 1, dilation 1, 2-D (one channel per group;
  * runtime/mt_int8_dw.c), bit-identical to mt_conv_s8: `plane` is the op's
@@ -94,6 +105,10 @@ void mt_conv_s8_dw3x3(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, 
                       const int32_t *geo, int32_t x_zp,
                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                       int32_t shift, int32_t lo, int32_t hi, int16_t *plane);
+void mt_conv_s8_dw3x3_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                          const int32_t *geo, int32_t x_zp,
+                          const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                          int32_t shift, int32_t lo, int32_t hi, int16_t *plane, mt_par_t par);
 
 /* op codes of mt_qbinary_s8 (keep in sync with ops/qeltwise.py) */
 enum { MT_QADD = 0, MT_QMUL = 1 };

@@ -133,16 +133,27 @@ void mt_conv_s8_dw3x3(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, 
                       const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                       int32_t shift, int32_t lo, int32_t hi, int16_t *plane)
 {
+  mt_conv_s8_dw3x3_par(x, w, y, geo, x_zp, mul, nmul, add, nadd, shift, lo, hi, plane, MT_PAR_SINGLE);
+}
+
+/* Work items: the (image, channel) planes; each core does a contiguous run
+ * of them with its own padded `plane`. */
+void mt_conv_s8_dw3x3_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT w, int8_t *MT_RESTRICT y,
+                          const int32_t *geo, int32_t x_zp,
+                          const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                          int32_t shift, int32_t lo, int32_t hi, int16_t *plane, mt_par_t par)
+{
   const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C];
   const int32_t IH = geo[MT_CONV_IN + 1], IW = geo[MT_CONV_IN + 2];
   const int32_t OH = geo[MT_CONV_OUT + 1], OW = geo[MT_CONV_OUT + 2];
   const int32_t PT = geo[MT_CONV_PAD + 1], PL = geo[MT_CONV_PAD + 2], pw = mt_s8_dw_row(OW);
-  int32_t nb, c;
-  for (nb = 0; nb < N; nb++)
-    for (c = 0; c < C; c++) {
-      const size_t ch = (size_t)nb * C + c;
-      mt_s8_dw_plane(x + ch * IH * IW, IH, IW, PT, PL, OH + 2, pw, x_zp, plane);
-      mt_s8_dw_channel(plane, pw, w + (size_t)c * 9, y + ch * OH * OW, OH, OW, mul[nmul > 1 ? c : 0],
-                       add[nadd > 1 ? c : 0], shift, lo, hi);
-    }
+  int32_t item, item_lo, item_hi;
+  mt_par_range(N * C, par, &item_lo, &item_hi);
+  for (item = item_lo; item < item_hi; item++) {
+    const int32_t c = item % C;
+    const size_t ch = (size_t)item;   /* image * C + channel */
+    mt_s8_dw_plane(x + ch * IH * IW, IH, IW, PT, PL, OH + 2, pw, x_zp, plane);
+    mt_s8_dw_channel(plane, pw, w + (size_t)c * 9, y + ch * OH * OW, OH, OW, mul[nmul > 1 ? c : 0],
+                     add[nadd > 1 ? c : 0], shift, lo, hi);
+  }
 }

@@ -200,6 +200,17 @@ static inline int32_t mt_s8_block_cols(size_t p0, size_t total)
 #endif
 }
 
+/* How many blocks mt_s8_block_cols cuts `total` columns into (the work
+ * items the _par kernels share out). */
+static inline int32_t mt_s8_block_count(size_t total)
+{
+#if defined(MT_S8_RV32_ASM)
+  const size_t fours = (5 - total % 5) % 5;
+  if (4 * fours <= total) return (int32_t)((total - 4 * fours) / 5 + fours);
+#endif
+  return (int32_t)((total + MT_S8_COLS - 1) / MT_S8_COLS);
+}
+
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
 static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
@@ -406,8 +417,10 @@ static int mt_s8_slide_fits(const int32_t *geo)
          (geo[MT_CONV_C] / geo[MT_CONV_GROUP]) % 4 == 0;
 }
 
+/* Work items: bands of each output row, (image, group, row, band) in that
+ * nesting order; this call does items [item_lo, item_hi). */
 static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, const int32_t *geo, int32_t x_zp,
-                             const mt_s8_rq_t *rq, int16_t *band)
+                             const mt_s8_rq_t *rq, int16_t *band, int32_t item_lo, int32_t item_hi)
 {
   const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
   const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
@@ -416,14 +429,17 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
   const size_t in_plane = (size_t)in[0] * in[1] * in[2];
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * kk, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
-  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, acc[2 * MT_S8_SLIDE_COLS];
+  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, acc[2 * MT_S8_SLIDE_COLS], item = 0;
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane, *wg = wpk + (size_t)g * group_bytes;
       int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
       for (od = 0; od < out[0]; od++)
         for (oh = 0; oh < out[1]; oh++)
-          for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS) {
+          for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS, item++) {
+            if (item < item_lo) continue;
+            if (item >= item_hi) return;
+            {
             const int32_t npx = out[2] - ow0 < MT_S8_SLIDE_COLS ? out[2] - ow0 : MT_S8_SLIDE_COLS;
             const int32_t iw0 = ow0 - pd[2], j_lo = iw0 < 0 ? -iw0 : 0;
             const int32_t j_hi = in[2] - iw0 < 10 ? in[2] - iw0 : 10;
@@ -448,6 +464,7 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
                                   1, mc, ar, rq);
               }
             }
+            }
           }
     }
 }
@@ -458,6 +475,18 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
                      const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                      int32_t shift, int32_t lo, int32_t hi, int16_t *panel)
 {
+  mt_conv_s8_gemm_par(x, wpk, y, geo, x_zp, mul, nmul, add, nadd, shift, lo, hi, panel, MT_PAR_SINGLE);
+}
+
+/* Work items: blocks of output pixels (mt_s8_block_cols; the sliding window:
+ * bands of 8 pixels of a row) of each (image, group), in that nesting order;
+ * each core does a contiguous run of them with its own `panel`, so blocks
+ * keep their single-core shapes and sums. */
+void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
+                         const int32_t *geo, int32_t x_zp,
+                         const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                         int32_t shift, int32_t lo, int32_t hi, int16_t *panel, mt_par_t par)
+{
   const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
   const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
   const int32_t cg = C / G, mg = M / G, kk = cg * ks[0] * ks[1] * ks[2], k4 = (kk + 3) & ~3;
@@ -465,7 +494,7 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS];
+  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS], item = 0, item_lo, item_hi;
   size_t p0;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
@@ -473,17 +502,23 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(MT_S8_SLIDE)
   if (mt_s8_slide_fits(geo)) {
-    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel);
+    const int32_t bands = (out[2] + MT_S8_SLIDE_COLS - 1) / MT_S8_SLIDE_COLS;
+    mt_par_range(N * G * out[0] * out[1] * bands, par, &item_lo, &item_hi);
+    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel, item_lo, item_hi);
     return;
   }
 #endif
+  mt_par_range(N * G * mt_s8_block_count(out_plane), par, &item_lo, &item_hi);
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
       int8_t *yg = y + ((size_t)nb * M + (size_t)g * mg) * out_plane;
-      for (p0 = 0; p0 < out_plane; p0 += (size_t)cols) {
-        const int32_t npx = out_plane - p0 < (size_t)(cols = mt_s8_block_cols(p0, out_plane))
-                                ? (int32_t)(out_plane - p0) : cols;
+      for (p0 = 0; p0 < out_plane; p0 += (size_t)cols, item++) {
+        int32_t npx;
+        cols = mt_s8_block_cols(p0, out_plane);
+        if (item < item_lo) continue;
+        if (item >= item_hi) return;
+        npx = out_plane - p0 < (size_t)cols ? (int32_t)(out_plane - p0) : cols;
         mt_s8_conv_panel(xg, geo, p0, npx, x_zp, panel);
         for (r0 = 0; r0 < mg; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
@@ -538,20 +573,23 @@ static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4
 
 /* Blocks of 5 rows of A (4 x 5 kernel), the last ones of 4 where that covers
  * m exactly (mt_s8_block_cols; 128 = 24 * 5 + 2 * 4). The accumulators start
- * at -zb * sum(a - za) of their row of A. */
+ * at -zb * sum(a - za) of their row of A. Work items: the blocks of each
+ * batch matrix in order; this call does [item_lo, item_hi). */
 static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int32_t batch, const int32_t *a_off,
                               const int32_t *b_off, int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
-                              const mt_s8_rq_t *rq, int16_t *panel)
+                              const mt_s8_rq_t *rq, int16_t *panel, int32_t item_lo, int32_t item_hi)
 {
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
-  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0};   /* column 4 stays 0 for 4-column blocks */
+  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0}, item = 0;   /* column 4 stays 0 for 4-column blocks */
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;
-    for (i0 = 0; i0 < m; i0 += cols) {
+    for (i0 = 0; i0 < m; i0 += cols, item++) {
       int32_t ni;
       cols = mt_s8_block_cols((size_t)i0, (size_t)m);
+      if (item < item_lo) continue;
+      if (item >= item_hi) return;
       ni = m - i0 < cols ? m - i0 : cols;
       for (c = 0; c < cols; c++) {
         int32_t corr = 0;
@@ -622,24 +660,39 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
                        const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
                        int32_t shift, int32_t lo, int32_t hi, int16_t *panel)
 {
+  mt_matmul_s8_gemm_par(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, mul, nmul, add, nadd, shift, lo, hi,
+                        panel, MT_PAR_SINGLE);
+}
+
+/* Work items: blocks of rows of A (mt_s8_block_cols) of each batch matrix, in
+ * that order; each core does a contiguous run of them with its own `panel`. */
+void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
+                           int32_t batch, const int32_t *a_off, const int32_t *b_off,
+                           int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
+                           const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
+                           int32_t shift, int32_t lo, int32_t hi, int16_t *panel, mt_par_t par)
+{
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS];
+  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS], item = 0, item_lo, item_hi;
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
 #endif
+  mt_par_range(batch * mt_s8_block_count((size_t)m), par, &item_lo, &item_hi);
 #if defined(MT_S8_RV32_ASM)
-  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel);
+  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel, item_lo, item_hi);
   return;
 #endif
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;
-    for (i0 = 0; i0 < m; i0 += MT_S8_COLS) {
+    for (i0 = 0; i0 < m; i0 += MT_S8_COLS, item++) {
       const int32_t ni = m - i0 < MT_S8_COLS ? m - i0 : MT_S8_COLS;
       int32_t rowsum[MT_S8_COLS];
+      if (item < item_lo) continue;
+      if (item >= item_hi) return;
       /* panel = rows i0.. of A minus a_zp; rowsum for the b_zp correction:
        * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
       for (c = 0; c < MT_S8_COLS; c++) {

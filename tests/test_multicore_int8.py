@@ -19,7 +19,7 @@ import test_int8_gemm
 from int8_check import rand_requant, rand_s8
 from test_multicore import _tsan_run, assert_bit_equal, get_barrier
 
-PAR_CALLS = ("mt_conv_s8_gemm_par(", "mt_matmul_s8_gemm_par(", "mt_conv_s8_dw3x3_par(")
+PAR_CALLS = ("mt_conv_s8_gemm_par(", "mt_matmul_s8_gemm_par(", "mt_conv_s8_dw3x3_par(", "mt_par_range(")
 
 
 def _par_calls(cm) -> int:
@@ -27,10 +27,30 @@ def _par_calls(cm) -> int:
     return sum(src.count(c) for c in PAR_CALLS)
 
 
+def _pool_model():
+    """The int8 pooling cases of test_int8_kernels (planes split by ctx.split_planes)."""
+    from test_int8_kernels import POOL_CASES
+    rng = np.random.default_rng(30)
+    nodes, inputs, outputs, feeds = [], [], [], {}
+    for i, (op, shape, attrs) in enumerate(POOL_CASES):
+        if op == "mt.QAvgPool":
+            attrs = dict(attrs, x_zero_point=-11, y_zero_point=4, mul=int(rng.integers(1 << 13, 1 << 15)),
+                         shift=14, lo=-120, hi=120)
+        feeds[f"x{i}"] = rand_s8(rng, shape)
+        inputs.append(helper.make_tensor_value_info(f"x{i}", onnx.TensorProto.INT8, shape))
+        nodes.append(helper.make_node(op, [f"x{i}"], [f"y{i}"], domain="microtrain", **attrs))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", onnx.TensorProto.INT8, None))
+    g = helper.make_graph(nodes, "int8_pools", inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("microtrain", 1)])
+    m.ir_version = 8
+    return m, feeds
+
+
 def _cases():
     yield "gemm cases", test_int8_gemm._model()
     yield "slide cases", test_int8_gemm._slide_model()
     yield "dw3x3 cases", test_int8_dw._model()
+    yield "pool cases", _pool_model()
 
 
 def test_int8_n_cores_bit_identical_on_host():

@@ -8,8 +8,11 @@ auto_pad, dilations, ceil_mode; geometry from ops/maxpool.py):
       y = clamp(floor((2*acc*mul + den) / (2*den)) + y_zero_point, lo, hi),
       den = count * 2^shift,
   i.e. acc * (mul / 2^shift) / count rounded half up; mul/2^shift = s_x/s_y.
-Kernels: mt_maxpool_s8 / mt_avgpool_s8 (runtime/mt_int8_pool.c)."""
+Kernels: mt_maxpool_s8 / mt_avgpool_s8 (runtime/mt_int8_pool.c); multi-core
+builds split the planes over the cores (ctx.split_planes)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -52,12 +55,15 @@ def _lower(node, ctx):
     shape = ctx.ins[0].shape
     check_spatial_dims(node, shape)
     geom = ctx.table(pool_geometry(node, shape).table())
-    if node.op == "mt.QMaxPool":
-        return f"mt_maxpool_s8({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, {geom});"
+    planes, in_plane, out_plane = shape[0] * shape[1], math.prod(shape[2:]), math.prod(ctx.outs[0].shape[2:])
+    if node.op == "mt.QMaxPool":   # planes are independent: multi-core builds split them
+        return ctx.split_planes(planes, in_plane, out_plane,
+                                lambda x, y, nc: f"mt_maxpool_s8({x}, {y}, {nc}, {geom});")
     shift, lo, hi = requant_params(node)
-    return (f"mt_avgpool_s8({ctx.inp(0)}, {ctx.out(0)}, {shape[0] * shape[1]}, {geom}, "
-            f"{int(node.attr('count_include_pad', 0))}, {int(node.attr('x_zero_point', 0))}, "
-            f"{int(node.attr('y_zero_point', 0))}, {int(node.attr('mul', 1))}, {shift}, {lo}, {hi});")
+    rest = (f"{int(node.attr('count_include_pad', 0))}, {int(node.attr('x_zero_point', 0))}, "
+            f"{int(node.attr('y_zero_point', 0))}, {int(node.attr('mul', 1))}, {shift}, {lo}, {hi}")
+    return ctx.split_planes(planes, in_plane, out_plane,
+                            lambda x, y, nc: f"mt_avgpool_s8({x}, {y}, {nc}, {geom}, {rest});")
 
 
 for _name in ("mt.QMaxPool", "mt.QAvgPool"):

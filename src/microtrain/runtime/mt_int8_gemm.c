@@ -211,6 +211,49 @@ static inline int32_t mt_s8_block_count(size_t total)
   return (int32_t)((total + MT_S8_COLS - 1) / MT_S8_COLS);
 }
 
+/* A core's share of a _par kernel's work: `blocks` column blocks (pixels /
+ * rows of A, each filling the panel once) times `row_blocks` blocks of 4
+ * rows (output channels / columns of B). Whole column blocks; only when
+ * there are fewer of them than cores each is also cut into `splits` runs of
+ * row blocks (whose cores then all fill its panel). Work item
+ * b * splits + s is run s of column block b; this core does [lo, hi). */
+typedef struct {
+  int32_t splits, row_blocks, lo, hi;
+} mt_s8_share_t;
+
+static mt_s8_share_t mt_s8_share(int32_t blocks, int32_t row_blocks, mt_par_t par)
+{
+  mt_s8_share_t sh;
+  sh.splits = 1;
+  sh.row_blocks = row_blocks;
+  if (blocks > 0 && blocks < par.n_cores) {
+    sh.splits = par.n_cores / blocks;
+    if (sh.splits > row_blocks) sh.splits = row_blocks > 0 ? row_blocks : 1;
+  }
+  mt_par_range(blocks * sh.splits, par, &sh.lo, &sh.hi);
+  return sh;
+}
+
+/* start of run s of the row blocks cut into sh->splits runs (as mt_par_range) */
+static inline int32_t mt_s8_run_start(const mt_s8_share_t *sh, int32_t s)
+{
+  const int32_t base = sh->row_blocks / sh->splits, extra = sh->row_blocks % sh->splits;
+  return s * base + (s < extra ? s : extra);
+}
+
+/* This core's rows [*r_lo, *r_hi) (in rows, multiples of 4) of column block
+ * b; 0 when it has none. */
+static inline int mt_s8_share_rows(const mt_s8_share_t *sh, int32_t b, int32_t *r_lo, int32_t *r_hi)
+{
+  int32_t s0 = sh->lo - b * sh->splits, s1 = sh->hi - b * sh->splits;
+  if (s0 < 0) s0 = 0;
+  if (s1 > sh->splits) s1 = sh->splits;
+  if (s0 >= s1) return 0;
+  *r_lo = 4 * mt_s8_run_start(sh, s0);
+  *r_hi = 4 * mt_s8_run_start(sh, s1);
+  return 1;
+}
+
 /* mt_requant1 with add already holding the rounding term; the same value:
  * floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s-32)) takes the high word. */
 static inline int8_t mt_s8_requant(int32_t acc, int32_t mul, int64_t add_r, int32_t shift,
@@ -417,10 +460,10 @@ static int mt_s8_slide_fits(const int32_t *geo)
          (geo[MT_CONV_C] / geo[MT_CONV_GROUP]) % 4 == 0;
 }
 
-/* Work items: bands of each output row, (image, group, row, band) in that
- * nesting order; this call does items [item_lo, item_hi). */
+/* Column blocks: bands of each output row, (image, group, row, band) in
+ * that nesting order; this call does its share `sh` (mt_s8_share). */
 static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, const int32_t *geo, int32_t x_zp,
-                             const mt_s8_rq_t *rq, int16_t *band, int32_t item_lo, int32_t item_hi)
+                             const mt_s8_rq_t *rq, int16_t *band, const mt_s8_share_t *sh)
 {
   const int32_t N = geo[MT_CONV_N], C = geo[MT_CONV_C], M = geo[MT_CONV_M], G = geo[MT_CONV_GROUP];
   const int32_t *in = geo + MT_CONV_IN, *out = geo + MT_CONV_OUT, *ks = geo + MT_CONV_K;
@@ -429,7 +472,7 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
   const size_t in_plane = (size_t)in[0] * in[1] * in[2];
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * kk, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
-  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, acc[2 * MT_S8_SLIDE_COLS], item = 0;
+  int32_t nb, g, od, oh, ow0, kd, kh, r0, r, r_lo = 0, r_hi = 0, acc[2 * MT_S8_SLIDE_COLS], item = 0;
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane, *wg = wpk + (size_t)g * group_bytes;
@@ -437,8 +480,8 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
       for (od = 0; od < out[0]; od++)
         for (oh = 0; oh < out[1]; oh++)
           for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS, item++) {
-            if (item < item_lo) continue;
-            if (item >= item_hi) return;
+            if (item * sh->splits >= sh->hi) return;
+            if (!mt_s8_share_rows(sh, item, &r_lo, &r_hi)) continue;
             {
             const int32_t npx = out[2] - ow0 < MT_S8_SLIDE_COLS ? out[2] - ow0 : MT_S8_SLIDE_COLS;
             const int32_t iw0 = ow0 - pd[2], j_lo = iw0 < 0 ? -iw0 : 0;
@@ -454,7 +497,7 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
                                      iw0, j_lo, j_hi, x_zp);
               }
             }
-            for (r0 = 0; r0 < mg; r0 += 2) {   /* rows 2p, 2p + 1 of a block of 4: bytes 8p, 8p + 4 */
+            for (r0 = r_lo; r0 < mg && r0 < r_hi; r0 += 2) {   /* rows 2p, 2p + 1 of a block of 4: bytes 8p, 8p + 4 */
               const int32_t nr = mg - r0 < 2 ? mg - r0 : 2;
               mt_s8_slide_kernel(band, wg + (size_t)(r0 / 4) * block_bytes + (size_t)(r0 & 2) * 4, cg, rows, acc);
               for (r = 0; r < nr; r++) {
@@ -481,7 +524,8 @@ void mt_conv_s8_gemm(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk,
 /* Work items: blocks of output pixels (mt_s8_block_cols; the sliding window:
  * bands of 8 pixels of a row) of each (image, group), in that nesting order;
  * each core does a contiguous run of them with its own `panel`, so blocks
- * keep their single-core shapes and sums. */
+ * keep their single-core shapes and sums. With fewer pixel blocks than cores
+ * each is also cut into runs of blocks of 4 output channels (mt_s8_share). */
 void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT wpk, int8_t *MT_RESTRICT y,
                          const int32_t *geo, int32_t x_zp,
                          const int32_t *mul, int32_t nmul, const int64_t *add, int32_t nadd,
@@ -494,7 +538,8 @@ void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT 
   const size_t out_plane = (size_t)out[0] * out[1] * out[2];
   const size_t block_bytes = (size_t)4 * k4, group_bytes = (size_t)((mg + 3) / 4) * block_bytes;
   mt_s8_rq_t rq;
-  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS], item = 0, item_lo, item_hi;
+  int32_t nb, g, r0, r, cols, acc[4][MT_S8_ACC_COLS], item = 0, r_lo = 0, r_hi = 0;
+  mt_s8_share_t sh;
   size_t p0;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
@@ -503,12 +548,12 @@ void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT 
 #if defined(MT_S8_SLIDE)
   if (mt_s8_slide_fits(geo)) {
     const int32_t bands = (out[2] + MT_S8_SLIDE_COLS - 1) / MT_S8_SLIDE_COLS;
-    mt_par_range(N * G * out[0] * out[1] * bands, par, &item_lo, &item_hi);
-    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel, item_lo, item_hi);
+    sh = mt_s8_share(N * G * out[0] * out[1] * bands, (mg + 3) / 4, par);
+    mt_conv_s8_slide(x, wpk, y, geo, x_zp, &rq, panel, &sh);
     return;
   }
 #endif
-  mt_par_range(N * G * mt_s8_block_count(out_plane), par, &item_lo, &item_hi);
+  sh = mt_s8_share(N * G * mt_s8_block_count(out_plane), (mg + 3) / 4, par);
   for (nb = 0; nb < N; nb++)
     for (g = 0; g < G; g++) {
       const int8_t *xg = x + ((size_t)nb * C + (size_t)g * cg) * in_plane;
@@ -516,11 +561,11 @@ void mt_conv_s8_gemm_par(const int8_t *MT_RESTRICT x, const int8_t *MT_RESTRICT 
       for (p0 = 0; p0 < out_plane; p0 += (size_t)cols, item++) {
         int32_t npx;
         cols = mt_s8_block_cols(p0, out_plane);
-        if (item < item_lo) continue;
-        if (item >= item_hi) return;
+        if (item * sh.splits >= sh.hi) return;
+        if (!mt_s8_share_rows(&sh, item, &r_lo, &r_hi)) continue;
         npx = out_plane - p0 < (size_t)cols ? (int32_t)(out_plane - p0) : cols;
         mt_s8_conv_panel(xg, geo, p0, npx, x_zp, panel);
-        for (r0 = 0; r0 < mg; r0 += 4) {
+        for (r0 = r_lo; r0 < mg && r0 < r_hi; r0 += 4) {
           const int32_t nr = mg - r0 < 4 ? mg - r0 : 4;
           const int8_t *wb = wpk + (size_t)g * group_bytes + (size_t)(r0 / 4) * block_bytes;
 #if defined(MT_S8_RV32_ASM)
@@ -574,22 +619,23 @@ static int32_t mt_s8_fill_row(int16_t *q, const int8_t *a, int32_t k, int32_t k4
 /* Blocks of 5 rows of A (4 x 5 kernel), the last ones of 4 where that covers
  * m exactly (mt_s8_block_cols; 128 = 24 * 5 + 2 * 4). The accumulators start
  * at -zb * sum(a - za) of their row of A. Work items: the blocks of each
- * batch matrix in order; this call does [item_lo, item_hi). */
+ * batch matrix in order, rows = blocks of 4 columns of B; this call does
+ * its share `sh` (mt_s8_share). */
 static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int32_t batch, const int32_t *a_off,
                               const int32_t *b_off, int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
-                              const mt_s8_rq_t *rq, int16_t *panel, int32_t item_lo, int32_t item_hi)
+                              const mt_s8_rq_t *rq, int16_t *panel, const mt_s8_share_t *sh)
 {
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
-  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0}, item = 0;   /* column 4 stays 0 for 4-column blocks */
+  int32_t bi, i0, j0, c, r, cols, acc[20], init[20] = {0}, item = 0, j_lo = 0, j_hi = 0;   /* column 4 stays 0 for 4-column blocks */
   for (bi = 0; bi < batch; bi++) {
     const int8_t *ab = a + a_off[bi], *bb = bpk + b_off[bi];
     int8_t *yb = y + (size_t)bi * m * n;
     for (i0 = 0; i0 < m; i0 += cols, item++) {
       int32_t ni;
       cols = mt_s8_block_cols((size_t)i0, (size_t)m);
-      if (item < item_lo) continue;
-      if (item >= item_hi) return;
+      if (item * sh->splits >= sh->hi) return;
+      if (!mt_s8_share_rows(sh, item, &j_lo, &j_hi)) continue;
       ni = m - i0 < cols ? m - i0 : cols;
       for (c = 0; c < cols; c++) {
         int32_t corr = 0;
@@ -599,7 +645,7 @@ static void mt_matmul_s8_rv32(const int8_t *a, const int8_t *bpk, int8_t *y, int
           mt_s8_fill(panel, c, 0, k4, NULL, 0, 0);
         for (r = 0; r < 4; r++) init[r * 5 + c] = corr;
       }
-      for (j0 = 0; j0 < n; j0 += 4) {
+      for (j0 = j_lo; j0 < n && j0 < j_hi; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
         const int8_t *wb = bb + (size_t)(j0 / 4) * block_bytes;
         if (cols == 5)
@@ -665,7 +711,9 @@ void mt_matmul_s8_gemm(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bp
 }
 
 /* Work items: blocks of rows of A (mt_s8_block_cols) of each batch matrix, in
- * that order; each core does a contiguous run of them with its own `panel`. */
+ * that order, each core a contiguous run of them with its own `panel`; with
+ * fewer blocks than cores also runs of blocks of 4 columns of B
+ * (mt_s8_share). */
 void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRICT bpk, int8_t *MT_RESTRICT y,
                            int32_t batch, const int32_t *a_off, const int32_t *b_off,
                            int32_t m, int32_t k, int32_t n, int32_t a_zp, int32_t b_zp,
@@ -675,14 +723,14 @@ void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRIC
   const int32_t k4 = (k + 3) & ~3;
   const size_t block_bytes = (size_t)4 * k4;
   mt_s8_rq_t rq;
-  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS], item = 0, item_lo, item_hi;
+  int32_t bi, i0, j0, c, r, t, acc[4][MT_S8_ACC_COLS], item = 0, j_lo = 0, j_hi = 0;
+  const mt_s8_share_t sh = mt_s8_share(batch * mt_s8_block_count((size_t)m), (n + 3) / 4, par);
   rq.shift = shift; rq.lo = lo; rq.hi = hi; rq.mul = mul; rq.add = add; rq.nmul = nmul; rq.nadd = nadd;
 #if defined(__ARM_FEATURE_DSP)
   const mt_s8_dsp_rq_t drq = mt_s8_dsp_rq(&rq, shift, lo, hi);
 #endif
-  mt_par_range(batch * mt_s8_block_count((size_t)m), par, &item_lo, &item_hi);
 #if defined(MT_S8_RV32_ASM)
-  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel, item_lo, item_hi);
+  mt_matmul_s8_rv32(a, bpk, y, batch, a_off, b_off, m, k, n, a_zp, b_zp, &rq, panel, &sh);
   return;
 #endif
   for (bi = 0; bi < batch; bi++) {
@@ -691,8 +739,8 @@ void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRIC
     for (i0 = 0; i0 < m; i0 += MT_S8_COLS, item++) {
       const int32_t ni = m - i0 < MT_S8_COLS ? m - i0 : MT_S8_COLS;
       int32_t rowsum[MT_S8_COLS];
-      if (item < item_lo) continue;
-      if (item >= item_hi) return;
+      if (item * sh.splits >= sh.hi) return;
+      if (!mt_s8_share_rows(&sh, item, &j_lo, &j_hi)) continue;
       /* panel = rows i0.. of A minus a_zp; rowsum for the b_zp correction:
        * sum (a - za)(b - zb) = sum (a - za) b - zb * sum (a - za) */
       for (c = 0; c < MT_S8_COLS; c++) {
@@ -712,7 +760,7 @@ void mt_matmul_s8_gemm_par(const int8_t *MT_RESTRICT a, const int8_t *MT_RESTRIC
         rowsum[c] = (s - (ar != NULL ? a_zp * k : 0)) * b_zp;
 #endif
       }
-      for (j0 = 0; j0 < n; j0 += 4) {
+      for (j0 = j_lo; j0 < n && j0 < j_hi; j0 += 4) {
         const int32_t nj = n - j0 < 4 ? n - j0 : 4;
         mt_s8_kernel(bb + (size_t)(j0 / 4) * block_bytes, panel, k4 / 4, acc);
 #if defined(__ARM_FEATURE_DSP)

@@ -167,3 +167,15 @@ def test_int8_per_core_counts_and_estimate_on_rv32imfc():
                 assert max(shares) < 0.5 * r1.instructions, (rn.name, cores, shares)
         assert prof.estimate_instructions == sum(max(r.core_instructions) + barrier for r in prof.layers)
         assert prof.estimate_instructions < 1.6 * one.estimate_instructions / cores
+
+
+def test_int8_dsp_kernels_split_bit_exact_on_a_multicore_cortex_m4():
+    """Cortex-M targets allow one core; a description with 3 cores (targets
+    are data) runs the SMLAD GEMM and depthwise kernels' _par paths."""
+    import dataclasses
+    from microtrain.targets import get_target
+    board = dataclasses.replace(get_target("cortex-m4"), name="cortex-m4x3", cores=3, barrier_instructions=20)
+    model, feeds = _layer_model()
+    cm = microtrain.compile(model, board, cores=3)
+    assert _par_calls(cm) == len(model.graph.node)
+    assert_bit_equal(cm.run(feeds), cm.reference(feeds), "cortex-m4, 3 cores vs golden")

@@ -280,3 +280,13 @@ def test_adapt_with_selection_retrains_the_slice_with_the_chosen_setting(tiny_ne
     assert max_relative_difference(c.final, final) < 1e-4
     again = adapt_in_c(proto, split, stats, cfg, [], seed=2, trained=("full",))["full"]   # deterministic
     assert again.selection.candidates == sel.candidates and again.accuracy == c.accuracy
+
+
+def test_report_lists_the_chosen_settings_per_run():
+    from microtrain.demo.report import _selection_lines
+    runs = [dict(protocol="p", run=f"seed {i}", strategy="full", c=0.9, torch=0.9, lr=lr, epochs=e,
+                 val_accuracy=0.95) for i, (lr, e) in enumerate([(1e-4, 10), (9e-4, 30)])]
+    runs.append(dict(protocol="p", run="seed 0", strategy="none", c=0.8, torch=0.8))
+    lines = _selection_lines(runs, ["p"])
+    assert "| p | full | 0.0001 / 10 (0.95), 0.0009 / 30 (0.95) |" in lines
+    assert not any("| none |" in line for line in lines)

@@ -321,7 +321,7 @@ def ops():
 
 @cli.command()
 @click.option("--full", is_flag=True, help="Every protocol and seed (5 seeds, 3 pseudo-subjects each, all "
-              "MCU targets; ~35 min on a shared 2-core host) instead of the short version (~5 min).")
+              "MCU targets; ~35 min on a shared 2-core host) instead of the short version (~7 min).")
 @click.option("--out", "out_dir", default="microtrain-demo", show_default=True, type=click.Path(),
               help="Folder for report.md, results.json and the PNG plots (only these files are written).")
 @click.option("--select", is_flag=True, help="Choose each trained strategy's lr (x 1/3, 1, 3) and epochs on "

@@ -2,6 +2,7 @@
 
     python bench/demo_drift.py out.jsonl                                  # none, renorm, full, renorm-full
     python bench/demo_drift.py out.jsonl --strategies last-layer,full --seeds 0,1
+    python bench/demo_drift.py sel.jsonl --select --strategies full   # lr / epochs chosen on the slice
 
 Same groups, pretraining (FULL preset: 60 epochs), splits, C programs and
 PyTorch twin as `microtrain demo --full`; each trained strategy's C run is
@@ -20,11 +21,12 @@ import numpy as np
 from microtrain.demo.config import FULL
 from microtrain.demo.pretraining import pretrain, to_onnx, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
+from microtrain.demo.selection import selection_fields
 from microtrain.demo.strategies import TRAINED, adapt_in_c, input_stats, lora_targets
 from microtrain.demo.torch_twin import max_relative_difference, replay
 
 
-def split_row(net, c: dict, split, stats, trained, epochs: int, seed: int) -> dict:
+def split_row(net, c: dict, split, stats, trained, seed: int) -> dict:
     row = dict(protocol=split.protocol, run=split.run, n_adapt=len(split.y_adapt), n_test=len(split.y_test))
     for s in ("none", "renorm", *trained):
         used = input_stats(s, stats, split.x_adapt)
@@ -33,9 +35,9 @@ def split_row(net, c: dict, split, stats, trained, epochs: int, seed: int) -> di
             t_acc, diff = torch_accuracy(net, x_test, split.y_test), None
         else:
             twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, used), split.y_adapt,
-                                 epochs, seed)
+                                 c[s].epochs, seed)
             t_acc, diff = torch_accuracy(twin, x_test, split.y_test), max_relative_difference(c[s].final, final)
-        row[s] = dict(c=c[s].accuracy, torch=t_acc, weight_rel_diff=diff)
+        row[s] = dict(c=c[s].accuracy, torch=t_acc, weight_rel_diff=diff, **selection_fields(c[s]))
     return row
 
 
@@ -47,7 +49,13 @@ def summarize(path: str) -> None:
         for s in [k for k in mine[0] if isinstance(mine[0][k], dict)]:
             c = np.array([r[s]["c"] for r in mine])
             worst = max(abs(r[s]["c"] - r[s]["torch"]) for r in mine)
-            print(f"  {s:<12} {c.mean():.3f} ± {c.std():.3f}   gain over none {100 * (c.mean() - np.mean([r['none']['c'] for r in mine])):+.1f} pp   max|C-torch| {100 * worst:.2f} pp")
+            diffs = [r[s]["weight_rel_diff"] for r in mine if r[s]["weight_rel_diff"] is not None]
+            gain = 100 * (c.mean() - np.mean([r['none']['c'] for r in mine]))
+            print(f"  {s:<12} {c.mean():.3f} ± {c.std():.3f}   gain over none {gain:+.1f} pp   "
+                  f"max|C-torch| {100 * worst:.2f} pp   max weight rel. diff {max(diffs, default=0):.1e}")
+            if "lr" in mine[0][s]:
+                print("               chosen (lr, epochs) per run: "
+                      + ", ".join(f"({r[s]['lr']:.2g}, {r[s]['epochs']})" for r in mine))
 
 
 def main() -> None:
@@ -55,12 +63,15 @@ def main() -> None:
     ap.add_argument("out", help="JSON-lines file (appended)")
     ap.add_argument("--strategies", default="full,renorm-full", help=f"trained strategies, of {','.join(TRAINED)}")
     ap.add_argument("--seeds", default=",".join(map(str, FULL.seeds)))
+    ap.add_argument("--select", action="store_true",
+                    help="choose each strategy's lr and epochs on the slice's inner validation split")
     ap.add_argument("--summary", action="store_true", help="only print the summary of `out`")
     args = ap.parse_args()
     if not args.summary:
         import torch
         torch.set_num_threads(1)
         trained = tuple(args.strategies.split(","))
+        cfg = FULL.with_(select=args.select)
         with open(args.out, "a") as out:
             for g in longitudinal_groups(tuple(int(s) for s in args.seeds.split(",")), FULL.fractions):
                 t0 = time.perf_counter()
@@ -68,8 +79,9 @@ def main() -> None:
                 net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, FULL.pretrain_epochs)
                 proto, lora_on = to_onnx(net), lora_targets(net)
                 for split in g.splits:
-                    c = adapt_in_c(proto, split, stats, FULL, lora_on, g.seed, trained=trained)
-                    row = split_row(net, c, split, stats, trained, FULL.adapt_epochs, g.seed)
+                    c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, trained=trained)
+                    row = split_row(net, c, split, stats, trained, g.seed)
+                    row["select"] = cfg.select
                     row["seconds"] = round(time.perf_counter() - t0)
                     out.write(json.dumps(row) + "\n")
                     out.flush()

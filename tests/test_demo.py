@@ -11,6 +11,7 @@ import pytest
 from microtrain import cli
 from microtrain.data import eeg as eeg_module
 from microtrain.demo import SHORT, run_demo
+from microtrain.demo import selection
 from microtrain.demo.hardware import memory_timeline
 from microtrain.demo.protocols import Split, model_input
 from microtrain.demo.strategies import (LABELS, STRATEGIES, TRAINED, adapt_in_c, compile_strategy, lora_targets,
@@ -175,3 +176,117 @@ def test_tiny_demo_run_writes_the_report(tmp_path):
     assert m4["last-layer"].instructions > 1_000_000 and not m4["last-layer"].does_not_fit
     # full training of this EEGNet needs > 256 KB: reported, not raised
     assert m4["full"].instructions is None and "does not fit" in report
+
+
+# -- lr / epochs chosen on the slice's inner validation split (demo/selection.py) --
+
+def test_inner_split_validates_on_the_last_quarter_of_the_slice():
+    first, last = selection.inner_split(88)
+    assert list(first) == list(range(66)) and list(last) == list(range(66, 88))   # chronological, disjoint
+    first, last = selection.inner_split(146)
+    assert len(last) == 36 and first[-1] + 1 == last[0] and last[-1] == 145
+    assert selection.checkpoints(30) == (5, 10, 15, 20, 25, 30)
+    assert selection.checkpoints(12) == (5, 10, 12) and selection.checkpoints(2) == (2,)
+    with pytest.raises(ValueError):
+        selection.inner_split(1)
+
+
+def test_best_is_the_validation_argmax_then_lower_loss_then_fewer_epochs():
+    C = selection.Candidate
+    cands = [C(1e-3, 5, 0.90, 0.20), C(3e-4, 10, 0.95, 0.30), C(1e-4, 30, 0.95, 0.25), C(3e-4, 30, 0.95, 0.25)]
+    assert selection.best(cands) == C(1e-4, 30, 0.95, 0.25)      # accuracy ties -> loss ties -> smaller lr
+    assert selection.best(cands + [C(3e-4, 20, 0.95, 0.25)]) == C(3e-4, 20, 0.95, 0.25)   # fewer epochs
+    assert selection.best([C(1e-3, 5, 0.5, 9.0), C(1e-4, 5, 0.6, 9.9)]).val_accuracy == 0.6
+
+
+class _SpyTrainer:
+    """Stands in for a CompiledTrainer: records the trials it is fed (x[i] == i)
+    and scores the validation set from a table keyed by (lr, epochs trained)."""
+
+    def __init__(self, lr, table, log):
+        self.lr, self.table, self.log, self.epochs = lr, table, log, 0
+
+    def fit(self, x, y, epochs, shuffle):
+        assert epochs == 1 and not shuffle
+        self.log.append(("fit", self.lr, x[:, 0].astype(int).tolist()))
+        self.epochs += 1
+
+    def evaluate(self, x, y):
+        self.log.append(("eval", self.lr, x[:, 0].astype(int).tolist()))
+        return self.table[(self.lr, self.epochs)]
+
+
+def test_selection_trains_on_the_inner_part_validates_on_the_rest_and_picks_the_argmax():
+    n, epochs, seed, base = 40, 10, 7, 3e-4
+    x, y = np.arange(n, dtype=float)[:, None], np.arange(n) % 2
+    lrs = [base * f for f in selection.LR_FACTORS]
+    table = {(lr, e): {"accuracy": 0.5, "loss": 1.0} for lr in lrs for e in (5, 10)}
+    table[(lrs[2], 5)] = {"accuracy": 0.8, "loss": 0.4}
+    log = []
+    got = selection.select(lambda lr: _SpyTrainer(lr, table, log), base, x, y, epochs, seed)
+    assert got.chosen == selection.Candidate(lrs[2], 5, 0.8, 0.4)
+    assert (got.n_train, got.n_val) == (30, 10) and len(got.candidates) == 6
+    fits = [rows for kind, _, rows in log if kind == "fit"]
+    evals = [rows for kind, _, rows in log if kind == "eval"]
+    assert len(fits) == 3 * epochs and len(evals) == 3 * 2
+    assert all(sorted(rows) == list(range(30)) for rows in fits)          # every epoch: the inner part, permuted
+    assert all(rows == list(range(30, 40)) for rows in evals)             # the slice's last quarter only
+    rng = np.random.default_rng(seed)                                     # fit(shuffle=True, seed)'s order
+    assert fits[:epochs] == [rng.permutation(30).tolist() for _ in range(epochs)]
+    assert fits[epochs:2 * epochs] == fits[:epochs]                       # same order for every lr
+
+
+def test_checkpointed_epochs_equal_one_fit_call(tiny_net):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20, 1, 2, 64)).astype(np.float32)
+    y = rng.integers(0, 2, 20).astype(np.int32)
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    tr = compile_strategy(proto, "full", SHORT, [])
+    scores = selection.epochs_with_checkpoints(tr, x, y, 3, 9, (1, 3), lambda: tr.evaluate(x, y))
+    stepped = tr.parameters()
+    assert [e for e, _ in scores] == [1, 3]
+    tr.reset()
+    assert max_relative_difference(tr.parameters(), stepped) > 1e-4       # reset: back to the deployed weights
+    tr.fit(x, y, epochs=3, shuffle=True, seed=9)
+    for k, v in tr.parameters().items():
+        np.testing.assert_array_equal(v, stepped[k])
+    assert tr.evaluate(x, y) == scores[-1][1]
+
+
+def test_adapt_with_selection_retrains_the_slice_with_the_chosen_setting(tiny_net, monkeypatch):
+    from microtrain.demo import strategies
+    rng = np.random.default_rng(6)
+    split = Split("p", "r", rng.standard_normal((24, 2, 64)), rng.integers(0, 2, 24),
+                  rng.standard_normal((9, 2, 64)) + 50.0, rng.integers(0, 2, 9))
+    stats = (np.zeros(2), np.ones(2))
+    seen = []
+
+    def spy_select(build, base_lr, x, y, epochs, seed):
+        seen.append((x.copy(), y.copy()))
+        return selection.select(build, base_lr, x, y, epochs, seed)
+    monkeypatch.setattr(strategies, "select", spy_select)
+    cfg = SHORT.with_(adapt_epochs=6, select=True)
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    c = adapt_in_c(proto, split, stats, cfg, [], seed=2, trained=("full",))["full"]
+    (x_seen, y_seen), = seen
+    np.testing.assert_array_equal(x_seen, model_input(split.x_adapt, stats))   # the slice, never the test part
+    np.testing.assert_array_equal(y_seen, split.y_adapt)
+    sel = c.selection
+    assert sel.chosen == selection.best(sel.candidates) and len(sel.candidates) == 3 * 2
+    assert {cand.lr for cand in sel.candidates} == {cfg.lr["full"] * f for f in selection.LR_FACTORS}
+    assert c.program.spec.lr == sel.chosen.lr and c.epochs == sel.chosen.epochs
+    # the final run: from the deployed weights, on the whole slice, replayed exactly by the twin
+    twin, final = replay(tiny_net, c.program, c.init, model_input(split.x_adapt, stats), split.y_adapt, c.epochs, 2)
+    assert max_relative_difference(c.final, final) < 1e-4
+    again = adapt_in_c(proto, split, stats, cfg, [], seed=2, trained=("full",))["full"]   # deterministic
+    assert again.selection.candidates == sel.candidates and again.accuracy == c.accuracy
+
+
+def test_report_lists_the_chosen_settings_per_run():
+    from microtrain.demo.report import _selection_lines
+    runs = [dict(protocol="p", run=f"seed {i}", strategy="full", c=0.9, torch=0.9, lr=lr, epochs=e,
+                 val_accuracy=0.95) for i, (lr, e) in enumerate([(1e-4, 10), (9e-4, 30)])]
+    runs.append(dict(protocol="p", run="seed 0", strategy="none", c=0.8, torch=0.8))
+    lines = _selection_lines(runs, ["p"])
+    assert "| p | full | 0.0001 / 10 (0.95), 0.0009 / 30 (0.95) |" in lines
+    assert not any("| none |" in line for line in lines)

@@ -252,3 +252,21 @@ def test_under_1_2_instructions_per_mac_cortex_m4(layer):
     np.testing.assert_array_equal(cm.run({"x": x})["y"], cm.reference({"x": x})["y"])
     prof = cm.profile({"x": x}).layers[0]
     assert prof.instructions / prof.macs < 1.2
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "rv32imc"])
+def test_relaid_weights_are_in_flash_once(target, tmp_path):
+    """A GEMM-kernel layer reads its compile-time table; the original tensor
+    must not also be emitted in weights.c (flash would hold the weights twice)."""
+    rng = np.random.default_rng(7)
+    x, w = rand_s8(rng, (1, 32, 8, 8)), rand_s8(rng, (32, 32, 3, 3))
+    mul, add, shift = rand_requant(rng, 32, taps=288)
+    model = q_model("mt.QConv", {"x": x}, {"w": w, "mul": mul, "add": add}, x_zero_point=3, shift=shift,
+                    pads=[1, 1, 1, 1])
+    cm = microtrain.compile(model, target, out_dir=tmp_path / "p")
+    assert "mt_w_w" not in (tmp_path / "p" / "weights.c").read_text()
+    assert "mt_w_mul" in (tmp_path / "p" / "weights.c").read_text()     # the requant constants stay
+    np.testing.assert_array_equal(cm.run({"x": x})["y"], microtrain.reference(model, {"x": x})["y"])
+    if target != "host":
+        model_flash = cm.footprint.by_part["model"][0]
+        assert model_flash < w.size * 1.25, model_flash                  # table + constants, not 2x

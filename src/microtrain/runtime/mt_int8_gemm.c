@@ -482,7 +482,6 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
           for (ow0 = 0; ow0 < out[2]; ow0 += MT_S8_SLIDE_COLS, item++) {
             if (item * sh->splits >= sh->hi) return;
             if (!mt_s8_share_rows(sh, item, &r_lo, &r_hi)) continue;
-            {
             const int32_t npx = out[2] - ow0 < MT_S8_SLIDE_COLS ? out[2] - ow0 : MT_S8_SLIDE_COLS;
             const int32_t iw0 = ow0 - pd[2], j_lo = iw0 < 0 ? -iw0 : 0;
             const int32_t j_hi = in[2] - iw0 < 10 ? in[2] - iw0 : 10;
@@ -506,7 +505,6 @@ static void mt_conv_s8_slide(const int8_t *x, const int8_t *wpk, int8_t *y, cons
                 mt_s8_requant_run(acc + r * MT_S8_SLIDE_COLS, npx, yg + (size_t)(r0 + r) * out_plane + ypix,
                                   1, mc, ar, rq);
               }
-            }
             }
           }
     }

@@ -3,6 +3,7 @@
     python bench/demo_drift.py out.jsonl                                  # none, renorm, full, renorm-full
     python bench/demo_drift.py out.jsonl --strategies last-layer,full --seeds 0,1
     python bench/demo_drift.py sel.jsonl --select --strategies full   # lr / epochs chosen on the slice
+    python bench/demo_drift.py rp.jsonl --strategies full-replay      # full + 32-trial rehearsal buffer
 
 Same groups, pretraining (FULL preset: 60 epochs), splits, C programs and
 PyTorch twin as `microtrain demo --full`; each trained strategy's C run is
@@ -22,11 +23,12 @@ from microtrain.demo.config import FULL
 from microtrain.demo.pretraining import pretrain, to_onnx, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
 from microtrain.demo.selection import selection_fields
-from microtrain.demo.strategies import TRAINED, adapt_in_c, input_stats, lora_targets
+from microtrain.demo.rehearsal import rehearsal_buffer
+from microtrain.demo.strategies import OPTIONAL, TRAINED, adapt_in_c, input_stats, lora_targets, training_set
 from microtrain.demo.torch_twin import max_relative_difference, replay
 
 
-def split_row(net, c: dict, split, stats, trained, seed: int) -> dict:
+def split_row(net, c: dict, split, stats, trained, seed: int, rehearsal=None) -> dict:
     row = dict(protocol=split.protocol, run=split.run, n_adapt=len(split.y_adapt), n_test=len(split.y_test))
     for s in ("none", "renorm", *trained):
         used = input_stats(s, stats, split.x_adapt)
@@ -34,7 +36,7 @@ def split_row(net, c: dict, split, stats, trained, seed: int) -> dict:
         if s in ("none", "renorm"):
             t_acc, diff = torch_accuracy(net, x_test, split.y_test), None
         else:
-            twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, used), split.y_adapt,
+            twin, final = replay(net, c[s].program, c[s].init, *training_set(s, split, stats, rehearsal),
                                  c[s].epochs, seed)
             t_acc, diff = torch_accuracy(twin, x_test, split.y_test), max_relative_difference(c[s].final, final)
         row[s] = dict(c=c[s].accuracy, torch=t_acc, weight_rel_diff=diff, **selection_fields(c[s]))
@@ -61,7 +63,7 @@ def summarize(path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", help="JSON-lines file (appended)")
-    ap.add_argument("--strategies", default="full,renorm-full", help=f"trained strategies, of {','.join(TRAINED)}")
+    ap.add_argument("--strategies", default="full,renorm-full", help=f"trained strategies, of {','.join(TRAINED + OPTIONAL)}")
     ap.add_argument("--seeds", default=",".join(map(str, FULL.seeds)))
     ap.add_argument("--select", action="store_true",
                     help="choose each strategy's lr and epochs on the slice's inner validation split")
@@ -71,6 +73,9 @@ def main() -> None:
         import torch
         torch.set_num_threads(1)
         trained = tuple(args.strategies.split(","))
+        unknown = [s for s in trained if s not in TRAINED + OPTIONAL]
+        if unknown:
+            raise SystemExit(f"--strategies: unknown {','.join(unknown)}; choose from {','.join(TRAINED + OPTIONAL)}")
         cfg = FULL.with_(select=args.select)
         with open(args.out, "a") as out:
             for g in longitudinal_groups(tuple(int(s) for s in args.seeds.split(",")), FULL.fractions):
@@ -78,9 +83,10 @@ def main() -> None:
                 stats = g.stats
                 net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, FULL.pretrain_epochs)
                 proto, lora_on = to_onnx(net), lora_targets(net)
+                buffer = rehearsal_buffer(g.x_pre, g.y_pre, g.seed)    # drawn before any adaptation
                 for split in g.splits:
-                    c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, trained=trained)
-                    row = split_row(net, c, split, stats, trained, g.seed)
+                    c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, trained=trained, rehearsal=buffer)
+                    row = split_row(net, c, split, stats, trained, g.seed, rehearsal=buffer)
                     row["select"] = cfg.select
                     row["seconds"] = round(time.perf_counter() - t0)
                     out.write(json.dumps(row) + "\n")

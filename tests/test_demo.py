@@ -14,8 +14,10 @@ from microtrain.demo import SHORT, run_demo
 from microtrain.demo import selection
 from microtrain.demo.hardware import memory_timeline
 from microtrain.demo.protocols import Split, model_input
+from microtrain.demo.rehearsal import flash_bytes, rehearsal_buffer
 from microtrain.demo.strategies import (LABELS, STRATEGIES, TRAINED, adapt_in_c, compile_strategy, lora_targets,
-                                        renormalized_stats)
+                                        renormalized_stats, training_set)
+from microtrain.errors import MicrotrainError
 from microtrain.demo.torch_twin import max_relative_difference, replay
 from microtrain.models import export_module, get_model
 
@@ -290,3 +292,77 @@ def test_report_lists_the_chosen_settings_per_run():
     lines = _selection_lines(runs, ["p"])
     assert "| p | full | 0.0001 / 10 (0.95), 0.0009 / 30 (0.95) |" in lines
     assert not any("| none |" in line for line in lines)
+
+
+# -- full + replay: the slice plus a rehearsal buffer of pretraining trials (demo/rehearsal.py) --
+
+def _labelled_trials(n0, n1, rng):
+    """Trials whose first value is their row number, so a buffer row names its source row."""
+    y = rng.permutation(np.r_[np.zeros(n0, int), np.ones(n1, int)])
+    x = rng.standard_normal((n0 + n1, 2, 64))
+    x[:, 0, 0] = np.arange(n0 + n1)
+    return x, y
+
+
+def test_rehearsal_buffer_is_class_balanced_seeded_and_from_the_pretraining_rows():
+    x_pre, y_pre = _labelled_trials(40, 25, np.random.default_rng(7))
+    buf = rehearsal_buffer(x_pre, y_pre, seed=3)
+    assert np.bincount(buf.y).tolist() == [16, 16] and buf.x.shape == (32, 2, 64)
+    assert len(set(buf.index.tolist())) == 32                                # no trial twice
+    np.testing.assert_array_equal(buf.x, x_pre[buf.index])                   # copies of pretraining rows ...
+    np.testing.assert_array_equal(buf.y, y_pre[buf.index])                   # ... with their own labels
+    np.testing.assert_array_equal(buf.x[:, 0, 0], buf.index)
+    again, other = rehearsal_buffer(x_pre, y_pre, seed=3), rehearsal_buffer(x_pre, y_pre, seed=4)
+    np.testing.assert_array_equal(again.index, buf.index)
+    assert set(other.index.tolist()) != set(buf.index.tolist())
+    assert flash_bytes(buf) == {"values": 32 * 2 * 64, "fp32": 4 * 32 * 2 * 64, "int8": 32 * 2 * 64}
+    with pytest.raises(MicrotrainError, match="class 1 has 10"):
+        rehearsal_buffer(*_labelled_trials(40, 10, np.random.default_rng(0)), seed=0)
+
+
+@needs_data
+def test_drift_rehearsal_buffer_holds_train_trials_never_test():
+    from microtrain.demo.protocols import prepared
+    x_tr, y_tr, _ = prepared("train")
+    x_te, _, _ = prepared("test")
+    buf = rehearsal_buffer(x_tr, y_tr, seed=0)
+    assert np.bincount(buf.y).tolist() == [16, 16]
+    flat_test = x_te.reshape(len(x_te), -1)
+    for row in buf.x.reshape(32, -1):
+        assert np.any(np.all(x_tr.reshape(len(x_tr), -1) == row, axis=1))
+        assert not np.any(np.all(flat_test == row, axis=1))
+    assert flash_bytes(buf) == {"values": 86016, "fp32": 344064, "int8": 86016}   # 32 x 6 x 448
+
+
+def test_full_replay_trains_the_full_program_on_slice_plus_buffer_and_the_twin_replays_it(tiny_net):
+    rng = np.random.default_rng(4)
+    x_adapt, x_test = rng.standard_normal((12, 2, 64)), rng.standard_normal((9, 2, 64))
+    split = Split("p", "r", x_adapt, rng.integers(0, 2, 12), x_test, rng.integers(0, 2, 9))
+    x_pre, y_pre = _labelled_trials(30, 30, rng)
+    buf = rehearsal_buffer(x_pre, y_pre, seed=1)
+    stats = (np.array([0.1, -0.2]), np.array([1.5, 0.8]))                   # the pretraining statistics
+    cfg = SHORT.with_(adapt_epochs=2)
+    proto = export_module(tiny_net, (1, 1, 2, 64))
+    got = adapt_in_c(proto, split, stats, cfg, [], seed=3, trained=("full", "full-replay"), rehearsal=buf)
+    # by hand: the slice then the buffer, both z-scored with the pretraining stats, into the full program
+    x_train = model_input(np.concatenate([x_adapt, x_pre[buf.index]]), stats)
+    y_train = np.concatenate([split.y_adapt, y_pre[buf.index]]).astype(np.int32)
+    x_set, y_set = training_set("full-replay", split, stats, buf)
+    np.testing.assert_array_equal(x_set, x_train)
+    np.testing.assert_array_equal(y_set, y_train)
+    tr = compile_strategy(proto, "full", cfg, [])
+    tr.fit(x_train, y_train, epochs=2, shuffle=True, seed=3)                 # 44 trials: 5 steps of 8 per epoch
+    want = tr.parameters()
+    mine = got["full-replay"]
+    assert mine.program.spec.lr == cfg.lr["full"] and mine.epochs == 2
+    for k in want:
+        np.testing.assert_allclose(mine.final[k], want[k], rtol=1e-6, atol=1e-7)
+    assert max_relative_difference(mine.final, got["full"].final) > 1e-3     # not the slice-only run
+    acc = np.mean(np.argmax(tr.predict(model_input(x_test, stats)), axis=1) == split.y_test)
+    assert mine.accuracy == pytest.approx(acc)
+    _, twin_final = replay(tiny_net, mine.program, mine.init, x_set, y_set, mine.epochs, seed=3)
+    assert max_relative_difference(mine.final, twin_final) < 1e-4
+    _, slice_only = replay(tiny_net, mine.program, mine.init, *training_set("full", split, stats), 2, seed=3)
+    assert max_relative_difference(mine.final, slice_only) > 1e-3           # the twin's data matters
+    with pytest.raises(ValueError, match="rehearsal"):
+        training_set("full-replay", split, stats)

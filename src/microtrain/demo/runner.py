@@ -14,7 +14,7 @@ from .hardware import memory_timeline, profile_on_targets
 from .pretraining import pretrain, to_onnx, torch_accuracy
 from .protocols import groups as protocol_groups
 from .protocols import model_input
-from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, input_stats, lora_targets
+from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, input_stats, lora_targets, training_set
 from .selection import selection_fields
 from .torch_twin import max_relative_difference, replay
 
@@ -118,8 +118,7 @@ def _compare_with_torch(net, c: dict, split, stats, cfg, seed) -> list:
         if s in ("none", "renorm"):
             t_acc = torch_accuracy(net, x_test, split.y_test)
         else:
-            twin, final = replay(net, c[s].program, c[s].init, model_input(split.x_adapt, used), split.y_adapt,
-                                 c[s].epochs, seed)
+            twin, final = replay(net, c[s].program, c[s].init, *training_set(s, split, stats), c[s].epochs, seed)
             t_acc = torch_accuracy(twin, x_test, split.y_test)
             weight_diff = max_relative_difference(c[s].final, final)
         rows.append(dict(protocol=split.protocol, run=split.run, strategy=s, c=c[s].accuracy, torch=t_acc,

@@ -13,6 +13,11 @@
               signal offset and its session drift is mostly an offset change
               (TRAIN mean ~26 uV, TEST ~8 uV), which re-normalization removes
               without training; the device has the slice anyway.
+* full-replay the full program (lr, epochs unchanged) on the slice plus a
+              rehearsal buffer of 32 class-balanced pretraining trials kept on
+              the device (demo/rehearsal.py), shuffled together; fixed a priori
+              as the fourth remedy for the small N = 30 % slice. Not in the
+              demo's default run (bench/demo_drift.py --strategies full-replay).
 * lora        low-rank adapters beside the frozen convolutions that LoRA can
               attach to (groups = 1: the temporal and the pointwise conv; the
               depthwise convs cannot take one, and an adapter on the 224 -> 2
@@ -29,14 +34,19 @@ import numpy as np
 from ..data import fit_zscore
 from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, DemoConfig
 from .protocols import Split, model_input
+from .rehearsal import Rehearsal, with_rehearsal
 from .selection import select
 
 STRATEGIES = ("none", "renorm", "last-layer", "bias-only", "full", "renorm-full", "lora")
 TRAINED = ("last-layer", "bias-only", "full", "renorm-full", "lora")
+# trained strategies run only when asked for (bench/demo_drift.py --strategies); not in the demo's report
+OPTIONAL = ("full-replay",)
 LABELS = {"none": "none", "renorm": "input re-norm", "last-layer": "last-layer", "bias-only": "bias-only",
-          "full": "full", "renorm-full": "re-norm + full", "lora": f"LoRA r={LORA_RANK}"}
+          "full": "full", "renorm-full": "re-norm + full", "full-replay": "full + replay", "lora": f"LoRA r={LORA_RANK}"}
 # strategies that are another one's training program on re-normalized inputs
-PROGRAM = {"renorm-full": "full"}
+PROGRAM = {"renorm-full": "full", "full-replay": "full"}
+# strategies that train on the slice plus the rehearsal buffer
+REHEARSED = frozenset({"full-replay"})
 RENORMALIZED = frozenset({"renorm", "renorm-full"})
 
 
@@ -49,6 +59,17 @@ def renormalized_stats(x_adapt: np.ndarray):
 def input_stats(strategy: str, pretrain_stats, x_adapt: np.ndarray):
     """The z-score statistics `strategy` feeds the model with, on the slice and on the test part."""
     return renormalized_stats(x_adapt) if strategy in RENORMALIZED else pretrain_stats
+
+
+def training_set(strategy: str, split: Split, stats, rehearsal: Rehearsal | None = None):
+    """(x model input, y int32) `strategy` trains on: the slice, plus the rehearsal
+    buffer for REHEARSED strategies, normalized with the strategy's input stats."""
+    x, y = split.x_adapt, split.y_adapt
+    if strategy in REHEARSED:
+        if rehearsal is None:
+            raise ValueError(f"strategy {strategy!r} needs the rehearsal buffer (rehearsal=...)")
+        x, y = with_rehearsal(x, y, rehearsal)
+    return model_input(x, input_stats(strategy, stats, split.x_adapt)), np.asarray(y).astype(np.int32)
 
 
 def lora_targets(net) -> list[str]:
@@ -94,12 +115,12 @@ def _trainer_factory(proto, strategy: str, cfg: DemoConfig, lora_on):
 
 
 def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, keep_trainers=False,
-               trained: tuple = TRAINED) -> dict:
+               trained: tuple = TRAINED, rehearsal: Rehearsal | None = None) -> dict:
     """{strategy: CResult} for none, renorm and the `trained` strategies on one split;
     every accuracy computed by the generated C. With `cfg.select`, each trained
     strategy's lr and epochs are chosen on the slice alone (demo/selection.py)
-    and the final run retrains on the whole slice with them."""
-    y_adapt = split.y_adapt.astype(np.int32)
+    and the final run retrains on the whole slice with them. `rehearsal`: the
+    buffer REHEARSED strategies add to the slice (demo/rehearsal.py)."""
     out = {}
     for strategy in trained:
         build = _trainer_factory(proto, strategy, cfg, lora_on)
@@ -110,7 +131,7 @@ def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, 
                 x_eval = model_input(split.x_test, input_stats(untrained, stats, split.x_adapt))
                 out[untrained] = CResult(tr.evaluate(x_eval, split.y_test)["accuracy"])
         used = input_stats(strategy, stats, split.x_adapt)
-        x_adapt, x_test = model_input(split.x_adapt, used), model_input(split.x_test, used)
+        (x_adapt, y_adapt), x_test = training_set(strategy, split, stats, rehearsal), model_input(split.x_test, used)
         chosen, epochs = None, cfg.adapt_epochs
         if cfg.select:
             chosen = select(build, base_lr, x_adapt, y_adapt, cfg.adapt_epochs, seed)

@@ -180,6 +180,19 @@ def test_tiny_demo_run_writes_the_report(tmp_path):
     assert m4["full"].instructions is None and "does not fit" in report
 
 
+@needs_data
+def test_demo_with_replay_adds_the_full_replay_rows(tmp_path):
+    cfg = SHORT.with_(seeds=(0,), fractions=(0.3,), protocols=("longitudinal",), pretrain_epochs=1, adapt_epochs=1,
+                      targets=(), replay=True)
+    result = run_demo(cfg, tmp_path / "demo", progress=False)
+    assert [r["strategy"] for r in result.runs] == [*STRATEGIES, "full-replay"]
+    mine = next(r for r in result.runs if r["strategy"] == "full-replay")
+    assert abs(mine["c"] - mine["torch"]) <= 0.005 and mine["weight_rel_diff"] < 1e-4, mine
+    assert set(result.ram) == {*TRAINED, "full-replay"}
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "| full + replay |" in report and "344,064 B as fp32 or 86,016 B as int8" in report
+
+
 # -- lr / epochs chosen on the slice's inner validation split (demo/selection.py) --
 
 def test_inner_split_validates_on_the_last_quarter_of_the_slice():

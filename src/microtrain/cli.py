@@ -327,12 +327,15 @@ def ops():
 @click.option("--select", is_flag=True, help="Choose each trained strategy's lr (x 1/3, 1, 3) and epochs on "
               "the adaptation slice's last 25 % (inner validation), then retrain on the whole slice (~3x the "
               "adaptation time).")
+@click.option("--replay", is_flag=True, help="Also run \"full + replay\": full fine-tuning on the slice plus "
+              "a rehearsal buffer of 32 class-balanced pretraining trials (one more full training per split).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def demo(full, out_dir, select, no_progress):
+def demo(full, out_dir, select, replay, no_progress):
     """Real-EEG on-device adaptation: pretrain EEGNet in PyTorch, adapt it in the generated C."""
     from .demo import FULL, SHORT, run_demo
     from .demo.report import summary
-    result = run_demo((FULL if full else SHORT).with_(select=select), out_dir, progress=not no_progress)
+    result = run_demo((FULL if full else SHORT).with_(select=select, replay=replay), out_dir,
+                      progress=not no_progress)
     click.echo(summary(result))
     click.echo(f"report: {result.out_dir / 'report.md'} (plots and results.json beside it)")
 

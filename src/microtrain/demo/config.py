@@ -29,6 +29,7 @@ class DemoConfig:
     profile_strategies: tuple = ("last-layer", "bias-only", "full", "lora")
     lr: dict = field(default_factory=lambda: dict(LR))
     select: bool = False      # lr x {1/3, 1, 3} and epochs chosen on the slice's last 25 % (demo/selection.py)
+    replay: bool = False      # also "full + replay": full on the slice + a rehearsal buffer (demo/rehearsal.py)
 
     def with_(self, **changes) -> "DemoConfig":
         return replace(self, **changes)

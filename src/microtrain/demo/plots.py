@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .hardware import ARENA_CATEGORIES
-from .strategies import LABELS, STRATEGIES
+from .strategies import LABELS, present
 
 
 def _pyplot():
@@ -27,13 +27,14 @@ def _accuracy(plt, result, path):
     from .report import aggregate, protocols_of
     agg, protocols = aggregate(result.runs), protocols_of(result.runs)
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    width = 0.8 / len(STRATEGIES)
+    strategies = present(s for _, s in agg)
+    width = 0.8 / len(strategies)
     xs = np.arange(len(protocols))
-    for k, s in enumerate(STRATEGIES):
+    for k, s in enumerate(strategies):
         m = [agg[(p, s)]["c_mean"] for p in protocols]
         e = [agg[(p, s)]["c_std"] for p in protocols]
         t = [agg[(p, s)]["torch_mean"] for p in protocols]
-        pos = xs + (k - (len(STRATEGIES) - 1) / 2) * width
+        pos = xs + (k - (len(strategies) - 1) / 2) * width
         ax.bar(pos, m, width, yerr=e, capsize=3, label=LABELS[s])
         ax.plot(pos, t, "k_", markersize=10, label="PyTorch twin" if k == 0 else None)
     ax.set_xticks(xs, [p.replace(" (", "\n(") for p in protocols])
@@ -41,7 +42,7 @@ def _accuracy(plt, result, path):
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     ax.set_ylabel("test accuracy (generated C)")
     ax.set_title("Accuracy per strategy (mean ± std over runs)")
-    ax.legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.legend(ncol=len(strategies), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

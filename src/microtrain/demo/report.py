@@ -9,9 +9,11 @@ import numpy as np
 from ..training.memory import CATEGORIES
 from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, MODEL
 from .hardware import fit_numbers
-from .strategies import LABELS, STRATEGIES
+from .rehearsal import PER_CLASS
+from .strategies import LABELS, present
 
 REPORT, RESULTS = "report.md", "results.json"
+MODEL_CLASSES = range(MODEL["classes"])
 
 
 def aggregate(runs: list) -> dict:
@@ -39,7 +41,7 @@ def _pm(mean, std) -> str:
 
 def accuracy_table(agg: dict, protocols: list, which: str = "c") -> list:
     lines = ["| strategy | " + " | ".join(protocols) + " |", "|---" * (len(protocols) + 1) + "|"]
-    for s in STRATEGIES:
+    for s in present(s for _, s in agg):
         cells = [(_pm(agg[(p, s)][f"{which}_mean"], agg[(p, s)][f"{which}_std"]) if (p, s) in agg else "—")
                  for p in protocols]
         lines.append(f"| {LABELS[s]} | " + " | ".join(cells) + " |")
@@ -50,7 +52,7 @@ def agreement_table(agg: dict, protocols: list) -> list:
     lines = ["| protocol | strategy | runs | C | PyTorch | C − PyTorch (mean, pp) | max \\|C − PyTorch\\| (pp) | "
              "max weight rel. diff |", "|---" * 8 + "|"]
     for p in protocols:
-        for s in STRATEGIES:
+        for s in present(s for _, s in agg):
             a = agg.get((p, s))
             if a is None:
                 continue
@@ -113,6 +115,8 @@ def markdown(result, plots: list) -> str:
               f"## Training RAM (host trainer, micro-batch {MICRO_BATCH}, batch {BATCH})",
               "", "Peak RAM = planned arena + static arrays + I/O; the category columns split the bytes alive at "
               "the busiest node (their sum is the lower bound; gradients include the accumulators).", "", *ram_table(result.ram), ""]
+    if "full-replay" in result.ram:
+        lines += [_rehearsal_line(), ""]
     if result.targets:
         lines += ["## Instructions per training sample on MCU targets", "",
                   "One optimizer step of batch 1 (forward, backward, Adam update of one sample), executed "
@@ -120,6 +124,14 @@ def markdown(result, plots: list) -> str:
                   "firmware's (.data + .bss + stack reserve).", "", *target_table(result.targets), ""]
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _rehearsal_line() -> str:
+    """The rehearsal buffer's flash cost (full + replay trains the full program: same RAM and instructions)."""
+    n = len(MODEL_CLASSES) * PER_CLASS * MODEL["chans"] * MODEL["samples"]
+    return (f"full + replay: the full program on the slice plus a rehearsal buffer of {len(MODEL_CLASSES) * PER_CLASS} "
+            f"class-balanced pretraining trials ({PER_CLASS} per class) kept on the device: {n:,} values, "
+            f"{4 * n:,} B as fp32 or {n:,} B as int8 (flash, besides the training RAM above).")
 
 
 def _selection_lines(runs: list, protocols: list) -> list:
@@ -130,7 +142,7 @@ def _selection_lines(runs: list, protocols: list) -> list:
            "whole slice with them (demo/selection.py). Per run: lr / epochs (validation accuracy).", "",
            "| protocol | strategy | chosen per run |", "|---|---|---|"]
     for p in protocols:
-        for s in STRATEGIES:
+        for s in present(r["strategy"] for r in runs):
             mine = [r for r in runs if r["protocol"] == p and r["strategy"] == s and "lr" in r]
             if mine:
                 out.append(f"| {p} | {LABELS[s]} | " + ", ".join(
@@ -164,11 +176,11 @@ def _reading(agg: dict, protocols: list, runs: list) -> list:
         out.append(f"* {p}: full fine-tuning {gain:+.1f} pp over no adaptation; paired over "
                    f"{agg[(p, 'none')]['n']} run(s): " + "; ".join(parts) + ".")
     drift = [p for p in protocols if "real drift" in p]
-    for s in ("full", "renorm-full") if drift else ():
+    for s in present(s for _, s in agg if s in ("full", "renorm-full", "full-replay")) if drift else ():
         gain = np.mean([100 * (agg[(p, s)]["c_mean"] - agg[(p, "none")]["c_mean"]) for p in drift])
         out.append(f"* Real drift, averaged over {len(drift)} protocol(s): {LABELS[s]} fine-tuning in C beats no "
                    f"adaptation by {gain:.1f} pp (issue 7's bar: >= 7 pp: {'met' if gain >= 7 else 'not met'}).")
-    worst = {s: max(agg[(p, s)]["max_abs_diff_pp"] for p in protocols) for s in STRATEGIES}
+    worst = {s: max(agg[(p, s)]["max_abs_diff_pp"] for p in protocols) for s in present(s for _, s in agg)}
     out.append("* C vs PyTorch, largest accuracy difference of any run: "
                + ", ".join(f"{LABELS[s]} {w:.2f} pp" for s, w in worst.items())
                + f" (bar: <= 0.5 pp per strategy: {'met' if max(worst.values()) <= 0.5 else 'not met'}).")
@@ -182,7 +194,7 @@ def summary(result) -> str:
     short = [p.replace(" (real drift)", "").replace(" (pseudo-subjects)", "") for p in protocols]
     head = f"{'strategy':<14}" + "".join(f"{s:>26}" for s in short) + f"{'max|C-torch|':>14}{'peak RAM':>12}"
     lines = ["accuracy on the test part, generated C (mean ± std over runs)", head, "-" * len(head)]
-    for s in STRATEGIES:
+    for s in present(s for _, s in agg):
         cells = "".join(f"{_pm(agg[(p, s)]['c_mean'], agg[(p, s)]['c_std']):>26}" for p in protocols)
         worst = max(agg[(p, s)]["max_abs_diff_pp"] for p in protocols)
         ram = result.ram.get(s)

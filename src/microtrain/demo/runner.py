@@ -14,7 +14,8 @@ from .hardware import memory_timeline, profile_on_targets
 from .pretraining import pretrain, to_onnx, torch_accuracy
 from .protocols import groups as protocol_groups
 from .protocols import model_input
-from .strategies import STRATEGIES, TRAINED, adapt_in_c, compile_strategy, input_stats, lora_targets, training_set
+from .rehearsal import rehearsal_buffer
+from .strategies import adapt_in_c, compile_strategy, demo_strategies, input_stats, lora_targets, training_set
 from .selection import selection_fields
 from .torch_twin import max_relative_difference, replay
 
@@ -69,25 +70,28 @@ def run_demo(cfg: DemoConfig, out_dir, progress: bool = True, torch_threads: int
     groups = protocol_groups(cfg)
     bar = _bar(len(groups) + sum(len(g.splits) for g in groups), "pretrain + adapt", progress)
     first = None     # (proto, lora targets, one adaptation sample) of the first pretrained model
+    strategies, trained = demo_strategies(cfg)
     for g in groups:
         bar.set_postfix_str(f"pretrain {g.family} seed {g.seed}")
         stats = g.stats
         net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, cfg.pretrain_epochs)
         proto, lora_on = to_onnx(net), lora_targets(net)
+        buffer = rehearsal_buffer(g.x_pre, g.y_pre, g.seed) if cfg.replay else None   # before any adaptation
         bar.update(1)
         for split in g.splits:
             bar.set_postfix_str(f"adapt {split.protocol.split(' (')[0]}, {split.run}")
             keep = first is None
-            c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, keep_trainers=keep)
+            c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, keep_trainers=keep, trained=trained,
+                           rehearsal=buffer)
             if keep:
                 x1 = model_input(split.x_adapt[:1], stats)
                 first = (proto, lora_on, x1, split.y_adapt[:1].astype(np.int32))
-                result.ram = {s: c[s].trainer.report for s in TRAINED}
-                result.timelines = {s: memory_timeline(c[s].trainer) for s in TRAINED}
+                result.ram = {s: c[s].trainer.report for s in trained}
+                result.timelines = {s: memory_timeline(c[s].trainer) for s in trained}
                 result.model = {"torch_parameters": int(sum(p.numel() for p in net.parameters())),
                                 "lora_targets": list(lora_on),
-                                "trainable": {s: c[s].trainer.report.trainable_params for s in TRAINED}}
-            result.runs += _compare_with_torch(net, c, split, stats, cfg, g.seed)
+                                "trainable": {s: c[s].trainer.report.trainable_params for s in trained}}
+            result.runs += _compare_with_torch(net, c, split, stats, strategies, g.seed, buffer)
             if split.x_test_clean is not None:
                 result.no_shift.append(torch_accuracy(net, model_input(split.x_test_clean, stats), split.y_test))
             bar.update(1)
@@ -107,18 +111,19 @@ def run_demo(cfg: DemoConfig, out_dir, progress: bool = True, torch_threads: int
     return result
 
 
-def _compare_with_torch(net, c: dict, split, stats, cfg, seed) -> list:
+def _compare_with_torch(net, c: dict, split, stats, strategies, seed, rehearsal=None) -> list:
     """One row per strategy: the C accuracy, the PyTorch twin's, and for trained
     strategies the largest relative difference of the adapted weights."""
     rows = []
-    for s in STRATEGIES:
+    for s in strategies:
         weight_diff = None
         used = input_stats(s, stats, split.x_adapt)
         x_test = model_input(split.x_test, used)
         if s in ("none", "renorm"):
             t_acc = torch_accuracy(net, x_test, split.y_test)
         else:
-            twin, final = replay(net, c[s].program, c[s].init, *training_set(s, split, stats), c[s].epochs, seed)
+            twin, final = replay(net, c[s].program, c[s].init, *training_set(s, split, stats, rehearsal), c[s].epochs,
+                                 seed)
             t_acc = torch_accuracy(twin, x_test, split.y_test)
             weight_diff = max_relative_difference(c[s].final, final)
         rows.append(dict(protocol=split.protocol, run=split.run, strategy=s, c=c[s].accuracy, torch=t_acc,

@@ -41,6 +41,7 @@ STRATEGIES = ("none", "renorm", "last-layer", "bias-only", "full", "renorm-full"
 TRAINED = ("last-layer", "bias-only", "full", "renorm-full", "lora")
 # trained strategies run only when asked for (bench/demo_drift.py --strategies); not in the demo's report
 OPTIONAL = ("full-replay",)
+ALL = STRATEGIES + OPTIONAL
 LABELS = {"none": "none", "renorm": "input re-norm", "last-layer": "last-layer", "bias-only": "bias-only",
           "full": "full", "renorm-full": "re-norm + full", "full-replay": "full + replay", "lora": f"LoRA r={LORA_RANK}"}
 # strategies that are another one's training program on re-normalized inputs
@@ -48,6 +49,18 @@ PROGRAM = {"renorm-full": "full", "full-replay": "full"}
 # strategies that train on the slice plus the rehearsal buffer
 REHEARSED = frozenset({"full-replay"})
 RENORMALIZED = frozenset({"renorm", "renorm-full"})
+
+
+def demo_strategies(cfg: DemoConfig) -> tuple:
+    """(every strategy, the trained ones) a demo run with `cfg` evaluates, in report order."""
+    extra = ("full-replay",) if cfg.replay else ()
+    return STRATEGIES + extra, TRAINED + extra
+
+
+def present(keys) -> list:
+    """The strategies among `keys` (strategy names), in report order."""
+    keys = set(keys)
+    return [s for s in ALL if s in keys]
 
 
 def renormalized_stats(x_adapt: np.ndarray):

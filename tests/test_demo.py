@@ -143,6 +143,14 @@ def test_demo_out_must_be_a_folder(capsys, tmp_path):
     assert user_file.read_text() == "mine"
 
 
+def test_demo_select_with_replay_is_one_line_exit_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--select", "--replay", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "--select with --replay" in err
+    assert not (tmp_path / "out").exists()
+
+
 @needs_data
 def test_demo_without_matplotlib_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
     import sys
@@ -379,3 +387,5 @@ def test_full_replay_trains_the_full_program_on_slice_plus_buffer_and_the_twin_r
     assert max_relative_difference(mine.final, slice_only) > 1e-3           # the twin's data matters
     with pytest.raises(ValueError, match="rehearsal"):
         training_set("full-replay", split, stats)
+    with pytest.raises(MicrotrainError, match="--select with full \\+ replay"):   # validation would be the buffer
+        adapt_in_c(proto, split, stats, cfg.with_(select=True), [], seed=3, trained=("full-replay",), rehearsal=buf)

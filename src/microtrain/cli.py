@@ -334,6 +334,9 @@ def demo(full, out_dir, select, replay, no_progress):
     """Real-EEG on-device adaptation: pretrain EEGNet in PyTorch, adapt it in the generated C."""
     from .demo import FULL, SHORT, run_demo
     from .demo.report import summary
+    if select and replay:   # checked before pretraining; adapt_in_c refuses it too
+        raise MicrotrainError("--select with --replay: the inner validation part would be rehearsal trials; "
+                              "run them separately")
     result = run_demo((FULL if full else SHORT).with_(select=select, replay=replay), out_dir,
                       progress=not no_progress)
     click.echo(summary(result))

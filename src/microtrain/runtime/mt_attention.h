@@ -42,6 +42,19 @@ typedef struct {
   int32_t has_bias, b_z, b_m; const int64_t *b_const; int32_t b_shift, b_lo, b_hi;
 } mt_qproj_t;
 
+/* A projection's output stages for one int32 sum of column `col`. */
+static inline int8_t mt_qproj_out(const mt_qproj_t *pr, int32_t acc, int32_t col)
+{
+  const int8_t v = mt_requant1(acc, pr->mul[col], pr->add[col], pr->shift, pr->lo, pr->hi);
+  return pr->has_bias ? mt_requant1((int64_t)v - pr->b_z, pr->b_m, pr->b_const[col], pr->b_shift, pr->b_lo,
+                                    pr->b_hi)
+                      : v;
+}
+
+/* y (rows x cols) = mt_qproj_out of an int32 accumulator (rows x cols); the
+ * output projection's last step (mt_qmhsa_s8, the ITA driver). */
+void mt_qproj_out_rows(const int32_t *acc, int32_t rows, int32_t cols, const mt_qproj_t *pr, int8_t *y);
+
 /* int8 attention core per batch entry and query row, one row of int8 scores
  * (t bytes) as scratch; bit-exact with the unfused chain. */
 void mt_qattention_s8(const int8_t *q, const int8_t *kt, const int8_t *v, int8_t *y, int32_t batch,

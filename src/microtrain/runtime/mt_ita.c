@@ -9,7 +9,7 @@ volatile int32_t mt_ita_error;
 int32_t mt_ita_mhsa_s8(const int8_t *x, int8_t *y, int32_t *acc, int32_t s, int32_t eo, int32_t heads,
                        const mt_ita_word_t *jobs, const mt_qproj_t *po)
 {
-  int32_t hd, i, o;
+  int32_t hd, i;
   uint32_t status;
   for (i = 0; i < s * eo; i++) acc[i] = 0;
   for (hd = 0; hd < heads; hd++) {
@@ -24,12 +24,6 @@ int32_t mt_ita_mhsa_s8(const int8_t *x, int8_t *y, int32_t *acc, int32_t s, int3
       return mt_ita_error;
     }
   }
-  for (i = 0; i < s; i++)
-    for (o = 0; o < eo; o++) {
-      int8_t v = mt_requant1(acc[(size_t)i * eo + o], po->mul[o], po->add[o], po->shift, po->lo, po->hi);
-      if (po->has_bias)
-        v = mt_requant1((int64_t)v - po->b_z, po->b_m, po->b_const[o], po->b_shift, po->b_lo, po->b_hi);
-      y[(size_t)i * eo + o] = v;
-    }
+  mt_qproj_out_rows(acc, s, eo, po, y);
   return 0;
 }

@@ -18,6 +18,7 @@
 #define MT_MAX_RANK 8
 
 #include "mt_parallel.h"
+#include "mt_int8.h"        /* first: its requantization rule is used by the integer attention headers */
 #include "mt_eltwise.h"
 #include "mt_conv.h"
 #include "mt_conv_fma.h"
@@ -32,6 +33,5 @@
 #include "mt_reduce.h"
 #include "mt_shape.h"
 #include "mt_train.h"
-#include "mt_int8.h"
 
 #endif

@@ -3,6 +3,7 @@
     python bench/drift_ceiling.py ceiling.jsonl --seeds 0,1,2,3,4    # the FULL preset's groups
     python bench/drift_ceiling.py ceiling.jsonl --preset short --seeds 0,1,2  # the short preset's
     python bench/drift_ceiling.py bench/results/drift_ceiling.jsonl --summary --plot ceiling.png
+    python bench/drift_ceiling.py bench/results/drift_ceiling.jsonl --c-check 1e-4,15   # that point in the C
 
 Not a method: an upper bound. The demo's `full` (and `re-norm + full`)
 strategy is replayed in PyTorch — the twin that agreed with the generated C
@@ -117,6 +118,33 @@ def summarize_rows(rows: list) -> None:
               f"{np.mean(per_run):+.1f} pp")
 
 
+def check_in_c(path: str, seeds, lr: float, epochs: int, preset) -> None:
+    """Re-run one grid point in the generated C (full and re-norm + full) and
+    compare its test accuracy with the PyTorch rows of `path`, run by run."""
+    from microtrain.demo.strategies import adapt_in_c, lora_targets
+    from microtrain.demo.pretraining import to_onnx
+    import torch
+    torch.set_num_threads(1)
+    rows = [json.loads(line) for line in open(path)]
+    cfg = preset.with_(lr={**preset.lr, "full": lr}, adapt_epochs=epochs)
+    inputs_of = {"full": "deployed z-score", "renorm-full": "slice z-score"}
+    worst = 0.0
+    for g in longitudinal_groups(seeds, preset.fractions):
+        stats = g.stats
+        net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, preset.pretrain_epochs)
+        proto = to_onnx(net)
+        for split in g.splits:
+            c = adapt_in_c(proto, split, stats, cfg, lora_targets(net), g.seed, trained=tuple(inputs_of))
+            for strategy, inputs in inputs_of.items():
+                row = next(r for r in rows if r.get("preset", "full") == preset.name and r["seed"] == g.seed
+                           and r["protocol"] == split.protocol and r["inputs"] == inputs and r["lr"] == lr)
+                oracle = row["curve"][epochs // EVERY]
+                worst = max(worst, abs(c[strategy].accuracy - oracle))
+                print(f"seed {g.seed} {split.protocol} {strategy}: C {c[strategy].accuracy:.3f}, "
+                      f"PyTorch oracle row {oracle:.3f}, none (C) {c['none'].accuracy:.3f}", flush=True)
+    print(f"(lr {lr:g}, {epochs} epochs): largest |C - PyTorch| over the runs {100 * worst:.2f} pp")
+
+
 def plot(path: str, png: str) -> None:
     """Gain over none against epochs, one line per lr, one panel per (preset, inputs)."""
     import matplotlib
@@ -152,10 +180,17 @@ def main() -> None:
                     help="whose pretraining (60 or 20 epochs) and splits")
     ap.add_argument("--summary", action="store_true", help="only summarize `out`")
     ap.add_argument("--plot", metavar="PNG", help="also plot the gain curves to PNG")
+    ap.add_argument("--c-check", metavar="LR,EPOCHS",
+                    help="re-run that grid point in the generated C and compare with the rows of `out`")
     args = ap.parse_args()
+    preset = FULL if args.preset == "full" else SHORT
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    if args.c_check:
+        lr, epochs = args.c_check.split(",")
+        check_in_c(args.out, seeds, float(lr), int(epochs), preset)
+        return
     if not args.summary:
-        run(args.out, tuple(int(s) for s in args.seeds.split(",")), tuple(float(v) for v in args.lrs.split(",")),
-            FULL if args.preset == "full" else SHORT)
+        run(args.out, seeds, tuple(float(v) for v in args.lrs.split(",")), preset)
     summarize(args.out)
     if args.plot:
         plot(args.out, args.plot)

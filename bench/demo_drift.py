@@ -4,6 +4,7 @@
     python bench/demo_drift.py out.jsonl --strategies last-layer,full --seeds 0,1
     python bench/demo_drift.py sel.jsonl --select --strategies full   # lr / epochs chosen on the slice
     python bench/demo_drift.py rp.jsonl --strategies full-replay      # full + 32-trial rehearsal buffer
+    python bench/demo_drift.py epi.jsonl --model epidenet --strategies last-layer,bias-only,full,lora
 
 Same groups, pretraining (FULL preset: 60 epochs), splits, C programs and
 PyTorch twin as `microtrain demo --full`; each trained strategy's C run is
@@ -19,7 +20,7 @@ import time
 
 import numpy as np
 
-from microtrain.demo.config import FULL
+from microtrain.demo.config import FULL, MODELS
 from microtrain.demo.pretraining import pretrain, to_onnx, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
 from microtrain.demo.selection import selection_fields
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--seeds", default=",".join(map(str, FULL.seeds)))
     ap.add_argument("--select", action="store_true",
                     help="choose each strategy's lr and epochs on the slice's inner validation split")
+    ap.add_argument("--model", choices=sorted(MODELS), default="eegnet", help="the reference model")
     ap.add_argument("--summary", action="store_true", help="only print the summary of `out`")
     args = ap.parse_args()
     if not args.summary:
@@ -76,18 +78,18 @@ def main() -> None:
         unknown = [s for s in trained if s not in TRAINED + OPTIONAL]
         if unknown:
             raise SystemExit(f"--strategies: unknown {','.join(unknown)}; choose from {','.join(TRAINED + OPTIONAL)}")
-        cfg = FULL.with_(select=args.select)
+        cfg = FULL.with_(select=args.select, model=args.model)
         with open(args.out, "a") as out:
             for g in longitudinal_groups(tuple(int(s) for s in args.seeds.split(",")), FULL.fractions):
                 t0 = time.perf_counter()
                 stats = g.stats
-                net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, FULL.pretrain_epochs)
-                proto, lora_on = to_onnx(net), lora_targets(net)
+                net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, FULL.pretrain_epochs, cfg.model)
+                proto, lora_on = to_onnx(net, cfg.model), lora_targets(net)
                 buffer = rehearsal_buffer(g.x_pre, g.y_pre, g.seed)    # drawn before any adaptation
                 for split in g.splits:
                     c = adapt_in_c(proto, split, stats, cfg, lora_on, g.seed, trained=trained, rehearsal=buffer)
                     row = split_row(net, c, split, stats, trained, g.seed, rehearsal=buffer)
-                    row["select"] = cfg.select
+                    row["select"], row["model"] = cfg.select, cfg.model
                     row["seconds"] = round(time.perf_counter() - t0)
                     out.write(json.dumps(row) + "\n")
                     out.flush()

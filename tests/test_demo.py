@@ -47,20 +47,34 @@ def test_renormalization_refits_per_channel_statistics():
     np.testing.assert_allclose(own.std(axis=(0, 2)), 1, atol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def tiny_net():
+TINY_EPIDENET = dict(chans=2, samples=64, classes=2, pools=(2, 1, 1), norm="group", groups=2, dropout=0.25)
+
+
+def _pretrained_looking(net):
+    """Non-default norm affines, as after pretraining (and all distinct)."""
     import torch
-    net = get_model("eegnet").build(3, **TINY_MODEL).eval()
-    with torch.no_grad():   # non-default norm affines, as after pretraining (and all distinct)
+    with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.GroupNorm):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-    return net
+    return net.eval()
 
 
+@pytest.fixture(scope="module")
+def tiny_net():
+    return _pretrained_looking(get_model("eegnet").build(3, **TINY_MODEL))
+
+
+@pytest.fixture(scope="module")
+def tiny_epidenet():
+    return _pretrained_looking(get_model("epidenet").build(3, **TINY_EPIDENET))
+
+
+@pytest.mark.parametrize("model", ["eegnet", "epidenet"])
 @pytest.mark.parametrize("strategy", TRAINED)
-def test_c_adaptation_equals_pytorch_replay(tiny_net, strategy):
+def test_c_adaptation_equals_pytorch_replay(request, model, strategy):
+    tiny_net = request.getfixturevalue("tiny_net" if model == "eegnet" else "tiny_epidenet")
     rng = np.random.default_rng(1)
     x = rng.standard_normal((20, 1, 2, 64)).astype(np.float32)
     y = rng.integers(0, 2, 20)
@@ -107,8 +121,9 @@ def test_renorm_full_trains_the_full_program_on_slice_normalized_inputs(tiny_net
     assert mine.accuracy == pytest.approx(acc)
 
 
-def test_lora_attaches_to_the_group1_convs_only(tiny_net):
+def test_lora_attaches_to_the_group1_convs_only(tiny_net, tiny_epidenet):
     assert lora_targets(tiny_net) == ["temporal.1.weight", "separable.2.weight"]
+    assert lora_targets(tiny_epidenet) == [f"features.{i}.0.weight" for i in range(5)]   # every EpiDeNet conv
 
 
 def test_memory_timeline_peaks_at_the_reports_lower_bound(tiny_net):
@@ -186,6 +201,29 @@ def test_tiny_demo_run_writes_the_report(tmp_path):
     assert m4["last-layer"].instructions > 1_000_000 and not m4["last-layer"].does_not_fit
     # full training of this EEGNet needs > 256 KB: reported, not raised
     assert m4["full"].instructions is None and "does not fit" in report
+
+
+@needs_data
+def test_epidenet_demo_run_adapts_every_strategy_in_c_like_pytorch(tmp_path):
+    cfg = SHORT.with_(model="epidenet", seeds=(0,), fractions=(0.3,), protocols=("longitudinal",),
+                      pretrain_epochs=1, adapt_epochs=1, targets=())
+    result = run_demo(cfg, tmp_path / "demo", progress=False)
+    assert [r["strategy"] for r in result.runs] == list(STRATEGIES)
+    for r in result.runs:   # same predictions; the weights after 11 Adam steps agree to rounding
+        assert abs(r["c"] - r["torch"]) <= 0.005, r
+        assert r["weight_rel_diff"] is None or r["weight_rel_diff"] < 1e-2, r
+    assert result.model["torch_parameters"] == 5_050 and result.model["trainable"]["full"] == 5_050
+    assert result.model["lora_targets"] == [f"features.{i}.0.weight" for i in range(5)]
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "Model: EpiDeNet-like" in report and "'pools': (4, 4, 2)" in report
+    assert json.loads((tmp_path / "demo" / "results.json").read_text())["config"]["model"] == "epidenet"
+
+
+def test_demo_model_option_is_checked(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--model", "resnet", "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and "resnet" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @needs_data

@@ -98,6 +98,8 @@ CASES = [
     ("epidenet", {"norm": "group", "groups": 2}),
     ("epidenet", {"norm": "layer"}),
     ("epidenet", {"norm": "none", "chans": 3, "samples": 600, "classes": 5}),
+    ("epidenet", {"norm": "group", "chans": 6, "samples": 448, "classes": 2, "pools": (4, 4, 2)}),  # the EEG demo's
+    ("epidenet", {"samples": 300, "pools": (2, 2, 3)}),
     ("cct", {"qkv": "separate", "img_size": 16, "classes": 4}),   # full size: test_cct_2_3x2
     ("tiny_transformer", {}),
     ("tiny_transformer", {"qkv": "fused", "layers": 2, "tokens": 8, "dim": 16, "heads": 4}),
@@ -212,6 +214,10 @@ def test_raw_from_torch_groupnorm_export_compiles():
     ("eegnet", {"samples": 32}, "shorter than the pooling"),
     ("eegnet", {"norm": "group", "groups": 3}, "groups=3"),
     ("epidenet", {"samples": 300}, "at least 475"),
+    ("epidenet", {"samples": 448}, "at least 475; smaller pools"),
+    ("epidenet", {"samples": 100, "pools": (4, 4, 2)}, r"pools \(4, 4, 2\) \(needs at least 207"),
+    ("epidenet", {"pools": (8, 4)}, "must be 3 positive integers"),
+    ("epidenet", {"pools": (8, 0, 4)}, "must be 3 positive integers"),
     ("epidenet", {"chans": 0}, "chans must be a positive integer"),
     ("cct", {"qkv": "merged"}, "qkv must be one of"),
     ("tiny_transformer", {"dim": 30, "heads": 4}, "not divisible"),

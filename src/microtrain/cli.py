@@ -329,15 +329,17 @@ def ops():
               "adaptation time).")
 @click.option("--replay", is_flag=True, help="Also run \"full + replay\": full fine-tuning on the slice plus "
               "a rehearsal buffer of 32 class-balanced pretraining trials (one more full training per split).")
+@click.option("--model", type=click.Choice(["eegnet", "epidenet"]), default="eegnet", show_default=True,
+              help="The reference model, sized for SCP1 at 128 Hz (6 x 448): EEGNet-family or EpiDeNet-like.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def demo(full, out_dir, select, replay, no_progress):
-    """Real-EEG on-device adaptation: pretrain EEGNet in PyTorch, adapt it in the generated C."""
+def demo(full, out_dir, select, replay, model, no_progress):
+    """Real-EEG on-device adaptation: pretrain EEGNet (or EpiDeNet) in PyTorch, adapt it in the generated C."""
     from .demo import FULL, SHORT, run_demo
     from .demo.report import summary
     if select and replay:   # checked before pretraining; adapt_in_c refuses it too
         raise MicrotrainError("--select with --replay: the inner validation part would be rehearsal trials; "
                               "run them separately")
-    result = run_demo((FULL if full else SHORT).with_(select=select, replay=replay), out_dir,
+    result = run_demo((FULL if full else SHORT).with_(select=select, replay=replay, model=model), out_dir,
                       progress=not no_progress)
     click.echo(summary(result))
     click.echo(f"report: {result.out_dir / 'report.md'} (plots and results.json beside it)")

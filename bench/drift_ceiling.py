@@ -32,6 +32,7 @@ from microtrain.data import fit_zscore
 from microtrain.demo.config import BATCH, FULL, SHORT
 from microtrain.demo.pretraining import pretrain, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
+from microtrain.demo.torch_twin import adam_like_the_c
 
 LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 MAX_EPOCHS, EVERY = 100, 5
@@ -39,21 +40,13 @@ MAX_EPOCHS, EVERY = 100, 5
 
 def fine_tune_curve(net, x, y, x_test, y_test, lr: float, seed: int) -> list[float]:
     """Test accuracy after every EVERY epochs of full fine-tuning (index 0: before training)."""
-    import torch
     twin = copy.deepcopy(net).eval()
-    opt = torch.optim.Adam(twin.parameters(), lr=lr)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
-    rng = np.random.default_rng(seed)
     curve = [torch_accuracy(twin, x_test, y_test)]
-    for epoch in range(1, MAX_EPOCHS + 1):
-        order = rng.permutation(len(yt))
-        for s in range(0, len(yt) - BATCH + 1, BATCH):
-            idx = torch.from_numpy(order[s:s + BATCH])
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(twin(xt[idx]), yt[idx]).backward()
-            opt.step()
+
+    def checkpoint(epoch):
         if epoch % EVERY == 0:
             curve.append(torch_accuracy(twin, x_test, y_test))
+    adam_like_the_c(twin, list(twin.parameters()), x, y, MAX_EPOCHS, seed, lr, BATCH, after_epoch=checkpoint)
     return curve
 
 

@@ -25,22 +25,13 @@ from microtrain.demo import SHORT
 from microtrain.demo.config import BATCH, MODELS
 from microtrain.demo.pretraining import pretrain, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
+from microtrain.demo.torch_twin import adam_like_the_c
 
 
 def fine_tune(net, x, y, epochs: int, lr: float, seed: int):
     """`full` in PyTorch as the twin runs it: eval graph, Adam, batch 8 from rng permutations."""
-    import torch
     net = copy.deepcopy(net).eval()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(len(yt))
-        for s in range(0, len(yt) - BATCH + 1, BATCH):
-            idx = torch.from_numpy(order[s:s + BATCH])
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
-            opt.step()
+    adam_like_the_c(net, list(net.parameters()), x, y, epochs, seed, lr, BATCH)
     return net
 
 

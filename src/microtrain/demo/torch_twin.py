@@ -58,7 +58,6 @@ def _attach_lora(net, plan, c_init: dict) -> dict:
 
 def replay(net, c_trainer_program, c_init: dict, x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
     """(adapted module, {C name: final array}) for the C program's strategy."""
-    import torch
     spec = c_trainer_program.spec
     twin = copy.deepcopy(net).eval()      # eval: the deployed graph has no dropout
     for p in twin.parameters():
@@ -68,20 +67,31 @@ def replay(net, c_trainer_program, c_init: dict, x: np.ndarray, y: np.ndarray, e
         trained.update(_attach_lora(twin, c_trainer_program.lora, c_init))
     for p in trained.values():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(list(trained.values()), lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps)
+    adam_like_the_c(twin, list(trained.values()), x, y, epochs, seed, spec.lr, spec.batch, tuple(spec.betas), spec.eps)
+    final = {k: p.detach().numpy().reshape(c_init[k].shape).copy() for k, p in trained.items()}
+    return twin, final
+
+
+def adam_like_the_c(module, params, x, y, epochs: int, seed: int, lr: float, batch: int,
+                    betas=(0.9, 0.999), eps: float = 1e-8, after_epoch=None) -> None:
+    """Train `params` of `module` in place the way `CompiledTrainer.fit(shuffle=True, seed)` does:
+    per epoch a permutation from np.random.default_rng(seed), batches of `batch` (the incomplete
+    last one dropped), mean cross-entropy, torch.optim.Adam. `after_epoch(epoch)` after each epoch."""
+    import torch
+    opt = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
     xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
     yt = torch.from_numpy(np.asarray(y, np.int64))
     rng = np.random.default_rng(seed)
-    n, b = len(yt), spec.batch
-    for _ in range(epochs):
+    n = len(yt)
+    for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
-        for s in range(0, n - b + 1, b):
-            idx = torch.from_numpy(order[s:s + b])
+        for s in range(0, n - batch + 1, batch):
+            idx = torch.from_numpy(order[s:s + batch])
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(twin(xt[idx]), yt[idx]).backward()
+            torch.nn.functional.cross_entropy(module(xt[idx]), yt[idx]).backward()
             opt.step()
-    final = {k: p.detach().numpy().reshape(c_init[k].shape).copy() for k, p in trained.items()}
-    return twin, final
+        if after_epoch is not None:
+            after_epoch(epoch)
 
 
 def max_relative_difference(a: dict, b: dict) -> float:

@@ -38,7 +38,7 @@ LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 MAX_EPOCHS, EVERY = 100, 5
 
 
-def fine_tune_curve(net, x, y, x_test, y_test, lr: float, seed: int) -> list[float]:
+def fine_tune_curve(net, x, y, x_test, y_test, lr: float, seed: int, epochs: int = MAX_EPOCHS) -> list[float]:
     """Test accuracy after every EVERY epochs of full fine-tuning (index 0: before training)."""
     twin = copy.deepcopy(net).eval()
     curve = [torch_accuracy(twin, x_test, y_test)]
@@ -46,11 +46,11 @@ def fine_tune_curve(net, x, y, x_test, y_test, lr: float, seed: int) -> list[flo
     def checkpoint(epoch):
         if epoch % EVERY == 0:
             curve.append(torch_accuracy(twin, x_test, y_test))
-    adam_like_the_c(twin, list(twin.parameters()), x, y, MAX_EPOCHS, seed, lr, BATCH, after_epoch=checkpoint)
+    adam_like_the_c(twin, list(twin.parameters()), x, y, epochs, seed, lr, BATCH, after_epoch=checkpoint)
     return curve
 
 
-def run(out_path: str, seeds, lrs, preset) -> None:
+def run(out_path: str, seeds, lrs, preset, epochs: int = MAX_EPOCHS) -> None:
     import torch
     torch.set_num_threads(1)
     with open(out_path, "a") as out:
@@ -62,7 +62,7 @@ def run(out_path: str, seeds, lrs, preset) -> None:
                 for inputs, used in (("deployed z-score", stats), ("slice z-score", fit_zscore(split.x_adapt))):
                     x, x_test = model_input(split.x_adapt, used), model_input(split.x_test, used)
                     for lr in lrs:
-                        curve = fine_tune_curve(net, x, split.y_adapt, x_test, split.y_test, lr, g.seed)
+                        curve = fine_tune_curve(net, x, split.y_adapt, x_test, split.y_test, lr, g.seed, epochs)
                         out.write(json.dumps(dict(preset=preset.name, protocol=split.protocol, seed=g.seed, inputs=inputs, lr=lr,
                                                   none=none, every=EVERY, curve=curve)) + "\n")
                         out.flush()
@@ -169,6 +169,7 @@ def main() -> None:
     ap.add_argument("out", help="JSON-lines file (appended)")
     ap.add_argument("--seeds", default=",".join(map(str, FULL.seeds)))
     ap.add_argument("--lrs", default=",".join(map(str, LRS)), help="Adam learning rates of the grid")
+    ap.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="epochs of each curve")
     ap.add_argument("--preset", choices=("full", "short"), default="full",
                     help="whose pretraining (60 or 20 epochs) and splits")
     ap.add_argument("--summary", action="store_true", help="only summarize `out`")
@@ -183,7 +184,7 @@ def main() -> None:
         check_in_c(args.out, seeds, float(lr), int(epochs), preset)
         return
     if not args.summary:
-        run(args.out, seeds, tuple(float(v) for v in args.lrs.split(",")), preset)
+        run(args.out, seeds, tuple(float(v) for v in args.lrs.split(",")), preset, args.max_epochs)
     summarize(args.out)
     if args.plot:
         plot(args.out, args.plot)

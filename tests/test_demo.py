@@ -219,6 +219,11 @@ def test_epidenet_demo_run_adapts_every_strategy_in_c_like_pytorch(tmp_path):
     assert json.loads((tmp_path / "demo" / "results.json").read_text())["config"]["model"] == "epidenet"
 
 
+def test_demo_config_refuses_an_unknown_model():
+    with pytest.raises(MicrotrainError, match="choose one of eegnet, epidenet"):
+        SHORT.with_(model="resnet")
+
+
 def test_demo_model_option_is_checked(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         cli.main(["demo", "--model", "resnet", "--out", str(tmp_path / "out")])

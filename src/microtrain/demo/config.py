@@ -40,6 +40,11 @@ class DemoConfig:
     select: bool = False      # lr x {1/3, 1, 3} and epochs chosen on the slice's last 25 % (demo/selection.py)
     replay: bool = False      # also "full + replay": full on the slice + a rehearsal buffer (demo/rehearsal.py)
 
+    def __post_init__(self):
+        if self.model not in MODELS:
+            from ..errors import MicrotrainError
+            raise MicrotrainError(f"demo model {self.model!r}: choose one of {', '.join(MODELS)}")
+
     @property
     def model_args(self) -> dict:
         return MODELS[self.model]

@@ -72,9 +72,9 @@ def run(out_path: str, seeds, lrs, preset, epochs: int = MAX_EPOCHS) -> None:
 
 def summarize(path: str) -> None:
     every = [json.loads(line) for line in open(path)]
-    for preset in dict.fromkeys(r.get("preset", "full") for r in every):
+    for preset in dict.fromkeys(r["preset"] for r in every):
         print(f"preset {preset}:")
-        summarize_rows([r for r in every if r.get("preset", "full") == preset])
+        summarize_rows([r for r in every if r["preset"] == preset])
 
 
 def summarize_rows(rows: list) -> None:
@@ -129,7 +129,7 @@ def check_in_c(path: str, seeds, lr: float, epochs: int, preset) -> None:
         for split in g.splits:
             c = adapt_in_c(proto, split, stats, cfg, lora_targets(net), g.seed, trained=tuple(inputs_of))
             for strategy, inputs in inputs_of.items():
-                row = next(r for r in rows if r.get("preset", "full") == preset.name and r["seed"] == g.seed
+                row = next(r for r in rows if r["preset"] == preset.name and r["seed"] == g.seed
                            and r["protocol"] == split.protocol and r["inputs"] == inputs and r["lr"] == lr)
                 oracle = row["curve"][epochs // EVERY]
                 worst = max(worst, abs(c[strategy].accuracy - oracle))
@@ -144,13 +144,13 @@ def plot(path: str, png: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = [json.loads(line) for line in open(path)]
-    panels = list(dict.fromkeys((r.get("preset", "full"), r["inputs"]) for r in rows))
+    panels = list(dict.fromkeys((r["preset"], r["inputs"]) for r in rows))
     cols = min(2, len(panels))
     rows_ = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 3.4 * rows_), sharey=True, squeeze=False)
     for ax, (preset, inputs) in zip(axes.flat, panels):
         for lr in LRS:
-            mine = [r for r in rows if r.get("preset", "full") == preset and r["inputs"] == inputs and r["lr"] == lr]
+            mine = [r for r in rows if r["preset"] == preset and r["inputs"] == inputs and r["lr"] == lr]
             if mine:
                 gains = 100 * np.mean([np.array(r["curve"]) - r["none"] for r in mine], axis=0)
                 ax.plot(np.arange(len(gains)) * EVERY, gains, label=f"lr {lr:g}")

@@ -25,7 +25,7 @@ from microtrain.demo import SHORT
 from microtrain.demo.config import BATCH, MODELS
 from microtrain.demo.pretraining import pretrain, torch_accuracy
 from microtrain.demo.protocols import longitudinal_groups, model_input
-from microtrain.demo.torch_twin import adam_like_the_c
+from microtrain.demo.torch_twin import adam_like_the_c, max_relative_difference
 
 
 def fine_tune(net, x, y, epochs: int, lr: float, seed: int):
@@ -48,9 +48,9 @@ def one_ulp_away(net, seed: int):
     return out
 
 
-def max_relative_difference(a, b) -> float:
-    return max(float(np.abs(u - v).max() / max(float(np.abs(u).max()), 1e-12))
-               for u, v in ((p.detach().numpy(), q.detach().numpy()) for p, q in zip(a.parameters(), b.parameters())))
+def weights(net) -> dict:
+    """{parameter name: array}, the form torch_twin.max_relative_difference compares."""
+    return {k: p.detach().numpy() for k, p in net.named_parameters()}
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
             a = fine_tune(net, x, split.y_adapt, cfg.adapt_epochs, cfg.lr["full"], g.seed)
             b = fine_tune(one_ulp_away(net, 7), x, split.y_adapt, cfg.adapt_epochs, cfg.lr["full"], g.seed)
             print(f"{model:<9} seed {g.seed} {split.protocol}: max rel. weight difference "
-                  f"{max_relative_difference(a, b):.1e}, test accuracy {torch_accuracy(a, x_test, split.y_test):.3f} "
+                  f"{max_relative_difference(weights(a), weights(b)):.1e}, test accuracy {torch_accuracy(a, x_test, split.y_test):.3f} "
                   f"vs {torch_accuracy(b, x_test, split.y_test):.3f}", flush=True)
 
 

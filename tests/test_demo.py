@@ -219,6 +219,12 @@ def test_epidenet_demo_run_adapts_every_strategy_in_c_like_pytorch(tmp_path):
     assert json.loads((tmp_path / "demo" / "results.json").read_text())["config"]["model"] == "epidenet"
 
 
+def test_demo_cli_offers_exactly_the_configured_models():
+    from microtrain.demo.config import MODELS
+    option = next(o for o in cli.demo.params if o.name == "model")
+    assert list(option.type.choices) == list(MODELS)     # the CLI lists them without importing the demo
+
+
 def test_demo_config_refuses_an_unknown_model():
     with pytest.raises(MicrotrainError, match="choose one of eegnet, epidenet"):
         SHORT.with_(model="resnet")
